@@ -1,0 +1,210 @@
+"""source → format → normalize → sink, with counters and a dead-letter path for everything bad.
+
+Nothing is dropped silently: a bad record, a failed object and a document the store rejects each
+become a DeadLetter with its position and reason, and the RunSummary counts them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from siem import formats
+from siem.formats.base import BadRecord, LogType, ParseOptions, Skipped, UnknownFormatError
+from siem.formats.decompress import open_decompressed
+from siem.formats.routing import Router
+from siem.normalize import ObjectContext, finalize, utc_now_iso
+from siem.sources import SourceObject, aws_key_context
+
+RAW_LIMIT = 16 * 1024  # dead letters keep this much of the raw record
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    dataset: str
+    doc: dict[str, Any]
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A record or object we could not turn into an indexed event, with why and where."""
+
+    path: str
+    offset: int
+    stage: str  # object | frame | map | index
+    reason: str
+    dataset: str | None = None
+    raw: str = ""
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Sink(Protocol):
+    def write(self, events: list[Event]) -> list[DeadLetter]:
+        """Write a batch; returns the events the destination rejected, as dead letters."""
+        ...
+
+    def write_dead_letters(self, letters: list[DeadLetter]) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    objects: int = 0
+    objects_failed: int = 0
+    records: int = 0
+    events: int = 0
+    written: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    by_dataset: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.objects_failed == 0 and self.dead_lettered == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["by_dataset"] = dict(self.by_dataset)
+        data["errors"] = self.errors[:50]
+        return data
+
+    def render(self) -> str:
+        datasets = ", ".join(f"{k}={v}" for k, v in sorted(self.by_dataset.items())) or "none"
+        lines = [
+            f"objects: {self.objects} ({self.objects_failed} failed)",
+            f"records: {self.records}  events: {self.events}  written: {self.written}  "
+            f"skipped: {self.skipped}  dead-lettered: {self.dead_lettered}",
+            f"by dataset: {datasets}",
+        ]
+        lines += [f"error: {e}" for e in self.errors[:20]]
+        if len(self.errors) > 20:
+            lines.append(f"... and {len(self.errors) - 20} more errors")
+        return "\n".join(lines)
+
+
+def _raw_text(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw[:RAW_LIMIT].decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        return raw[:RAW_LIMIT]
+    return repr(raw)[:RAW_LIMIT]
+
+
+def parse_object(
+    obj: SourceObject,
+    router: Router,
+    options: ParseOptions,
+    forced: LogType | None = None,
+    ingested: str | None = None,
+) -> Iterator[Event | DeadLetter | Skipped]:
+    """Every event of one object; failures become DeadLetters and iteration carries on."""
+    account, region = aws_key_context(obj.path)
+    ctx = ObjectContext(obj.path, obj.identity, account, region, ingested or utc_now_iso())
+    position = -1
+    log_type: LogType | None = forced
+    try:
+        raw_stream = obj.open()
+        try:
+            stream, head = open_decompressed(raw_stream)
+            if not head:
+                return
+            if log_type is None:
+                log_type = router.choose(obj.path, head)
+            dataset = log_type.dataset
+            to_ecs = log_type.to_ecs
+            for item in log_type.records(stream, options):
+                if isinstance(item, BadRecord):
+                    yield DeadLetter(obj.path, item.offset, "frame", item.reason, dataset, _raw_text(item.raw))
+                    continue
+                if isinstance(item, Skipped):
+                    yield item
+                    continue
+                position, raw = item
+                try:
+                    doc = to_ecs(raw, options)
+                except Exception as exc:  # one bad record must not stop the object
+                    reason = str(exc) or type(exc).__name__
+                    if not isinstance(exc, ValueError):
+                        reason = f"{type(exc).__name__}: {reason}"
+                    yield DeadLetter(obj.path, position, "map", reason, dataset, _raw_text(raw))
+                    continue
+                if doc is None:
+                    yield Skipped(position, "record carries no event")
+                    continue
+                doc_id, doc = finalize(doc, dataset, ctx, position)
+                yield Event(doc_id, dataset, doc)
+        finally:
+            raw_stream.close()
+    except UnknownFormatError as exc:
+        yield DeadLetter(obj.path, 0, "object", str(exc))
+    except (OSError, EOFError, zlib.error) as exc:
+        where = f"after offset {position}" if position >= 0 else "before the first record"
+        yield DeadLetter(
+            obj.path,
+            max(position, 0),
+            "object",
+            f"{obj.path}: unreadable {where}: {type(exc).__name__}: {exc}",
+            log_type.dataset if log_type else None,
+        )
+
+
+def run(
+    objects: Iterable[SourceObject],
+    sink: Sink,
+    router: Router | None = None,
+    options: ParseOptions | None = None,
+    dataset: str | None = None,
+    batch_size: int = 2000,
+) -> RunSummary:
+    """Load objects into a sink; the summary says what happened to every record."""
+    router = router or Router()
+    options = options or ParseOptions()
+    forced = formats.get(dataset) if dataset else None
+    summary = RunSummary()
+    batch: list[Event] = []
+    letters: list[DeadLetter] = []
+
+    def flush() -> None:
+        if batch:
+            rejected = sink.write(batch)
+            summary.written += len(batch) - len(rejected)
+            letters.extend(rejected)
+            summary.dead_lettered += len(rejected)
+            batch.clear()
+        if letters:
+            sink.write_dead_letters(letters)
+            letters.clear()
+
+    for obj in objects:
+        summary.objects += 1
+        failed = False
+        for item in parse_object(obj, router, options, forced):
+            if isinstance(item, Event):
+                summary.records += 1
+                summary.events += 1
+                summary.by_dataset[item.dataset] += 1
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    flush()
+            elif isinstance(item, Skipped):
+                summary.records += 1
+                summary.skipped += 1
+            else:
+                letters.append(item)
+                summary.dead_lettered += 1
+                if item.stage == "object":
+                    failed = True
+                    summary.errors.append(item.reason)
+                else:
+                    summary.records += 1
+        if failed:
+            summary.objects_failed += 1
+    flush()
+    return summary
