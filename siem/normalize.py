@@ -66,12 +66,16 @@ def iso_utc(dt: datetime) -> str:
 
 
 def finalize(doc: dict[str, Any], dataset: str, ctx: ObjectContext, position: int) -> tuple[str, dict[str, Any]]:
-    """Add the common envelope to a mapped document; returns (document ID, document)."""
+    """Add the common envelope to a mapped document; returns (document ID, document).
+
+    A log type may set ``event.dataset`` itself when one container format carries several
+    datasets (fluentd JSON, CloudWatch Logs envelopes); otherwise it is the log type's.
+    """
     event = doc.setdefault("event", {})
-    event["dataset"] = dataset
+    dataset = event.setdefault("dataset", dataset)
     event.setdefault("kind", "event")
     event["ingested"] = ctx.ingested
-    doc.setdefault("data_stream", {"dataset": dataset})
+    doc["data_stream"] = {"dataset": dataset}
     doc["log"] = {**doc.get("log", {}), "file": {"path": ctx.path}, "offset": position}
     if ctx.account_id or ctx.region:
         cloud = doc.setdefault("cloud", {})

@@ -139,7 +139,7 @@ def parse_object(
                     yield Skipped(position, "record carries no event")
                     continue
                 doc_id, doc = finalize(doc, dataset, ctx, position)
-                yield Event(doc_id, dataset, doc)
+                yield Event(doc_id, doc["event"]["dataset"], doc)
         finally:
             raw_stream.close()
     except UnknownFormatError as exc:

@@ -19,11 +19,11 @@ def open_decompressed(raw: BinaryIO) -> tuple[BinaryIO, bytes]:
     """
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_Readable(raw), 1 << 20)
     magic = buffered.peek(2)[:2]
-    stream: BinaryIO
-    if magic == GZIP_MAGIC:
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), 1 << 20)  # type: ignore[arg-type]
-    else:
-        stream = buffered
+    stream: BinaryIO = (
+        io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), 1 << 20)  # type: ignore[arg-type]
+        if magic == GZIP_MAGIC
+        else buffered
+    )
     head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]  # type: ignore[attr-defined]
     return stream, head
 
