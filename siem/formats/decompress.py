@@ -1,31 +1,22 @@
-"""Transparent decompression by magic bytes, streaming so memory stays flat in object size."""
+"""Transparent, streaming decompression by magic bytes, salvaging everything before a corruption.
+
+Memory stays flat in object size (bounded chunks, never the whole object). On a corrupt or
+truncated gzip object, every byte that decodes before the damage is delivered first and the
+error is raised only after it, so the records before the damage are indexed and the object is
+reported as failed with the position reached. Concatenated members (Firehose, log shippers)
+are read one after another.
+"""
 
 from __future__ import annotations
 
-import gzip
 import io
+import zlib
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
-
-
-def open_decompressed(raw: BinaryIO) -> tuple[BinaryIO, bytes]:
-    """The decompressed stream and its first bytes (for sniffing), without reading it all.
-
-    Concatenated gzip members (what Firehose and many log shippers write) are handled by
-    GzipFile; a corrupt member raises ``OSError``/``EOFError`` when it is reached, after every
-    earlier record has been read.
-    """
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_Readable(raw), 1 << 20)
-    magic = buffered.peek(2)[:2]
-    stream: BinaryIO = (
-        io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), 1 << 20)  # type: ignore[arg-type]
-        if magic == GZIP_MAGIC
-        else buffered
-    )
-    head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]  # type: ignore[attr-defined]
-    return stream, head
+_CHUNK = 64 * 1024
+_BUFFER = 1 << 20
 
 
 class _Readable(io.RawIOBase):
@@ -48,3 +39,88 @@ class _Readable(io.RawIOBase):
         if close:
             close()
         super().close()
+
+
+class GzipStream(io.RawIOBase):
+    """Decompressed bytes of a gzip stream; on damage, salvage first, raise after."""
+
+    def __init__(self, compressed: BinaryIO) -> None:
+        self._src = compressed
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._error: Exception | None = None
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            if self._error is not None:
+                error, self._error = self._error, None
+                self._done = True
+                raise error
+            if self._done:
+                return 0
+            self._pending = self._inflate_next()
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _inflate_next(self) -> bytes:
+        chunk = self._src.read(_CHUNK)
+        if not chunk:
+            self._done = True
+            if not self._inflater.eof:
+                self._error = EOFError("gzip stream ended before its end marker (truncated object)")
+            return b""
+        out = self._feed(chunk)
+        while self._inflater.eof and self._inflater.unused_data:
+            rest = self._inflater.unused_data
+            if not rest.startswith(GZIP_MAGIC):
+                if rest.strip(b"\x00"):
+                    self._error = zlib.error("trailing garbage after the last gzip member")
+                return out
+            self._inflater = zlib.decompressobj(wbits=31)
+            out += self._feed(rest)
+        return out
+
+    def _feed(self, data: bytes) -> bytes:
+        """Inflate data; on corruption keep every decodable byte by bisecting the input."""
+        snapshot = self._inflater.copy()
+        try:
+            return self._inflater.decompress(data)
+        except zlib.error as exc:
+            self._inflater = snapshot
+            salvaged = self._salvage(data)
+            self._error = zlib.error(f"corrupt gzip data: {exc}")
+            return salvaged
+
+    def _salvage(self, data: bytes) -> bytes:
+        out = b""
+        while len(data) > 1:
+            half = len(data) // 2
+            snapshot = self._inflater.copy()
+            try:
+                out += self._inflater.decompress(data[:half])
+                data = data[half:]
+            except zlib.error:
+                self._inflater = snapshot
+                data = data[:half]
+        return out
+
+    def close(self) -> None:
+        self._src.close()
+        super().close()
+
+
+def open_decompressed(raw: BinaryIO) -> tuple[BinaryIO, bytes]:
+    """The decompressed stream and its first bytes (for sniffing), without reading it all."""
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_Readable(raw), _BUFFER)
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        stream: io.BufferedReader = io.BufferedReader(GzipStream(buffered), _BUFFER)
+    else:
+        stream = buffered
+    # peek returns what one read gives (less than asked for, at times): enough to sniff a format.
+    return stream, stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]

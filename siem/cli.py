@@ -1,0 +1,255 @@
+"""The `siem` command: load, parse, pivot, templates.
+
+Errors a user can fix (bad config, unknown type, unreachable cluster) print one clear line and
+exit 2; a run that dead-lettered records or failed objects exits 1 after printing its summary,
+so a cron job or CI step notices; success exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+import orjson
+
+from siem import formats
+from siem.config import ConfigError, Settings, load_settings
+from siem.formats.routing import Router
+from siem.pipeline import DeadLetter, Event, RunSummary, run
+from siem.sinks import EventQuery, open_store
+from siem.sources import SourceObject
+
+
+class UserError(Exception):
+    """Something the user can fix; printed without a traceback."""
+
+
+def _objects(locations: Sequence[str], settings: Settings, endpoint_url: str | None) -> Iterator[SourceObject]:
+    from siem.sources.local import local_objects
+
+    client = None
+    for location in locations:
+        if location.startswith("s3://"):
+            from siem.sources.s3 import s3_client, s3_objects
+
+            client = client or s3_client(endpoint_url or settings.s3["endpoint_url"])
+            yield from s3_objects(location, client)
+        else:
+            try:
+                yield from local_objects(location)
+            except FileNotFoundError as exc:
+                raise UserError(str(exc)) from None
+
+
+def _dataset(value: str | None) -> str | None:
+    if value in (None, "auto"):
+        return None
+    if value not in formats.registry():
+        raise UserError(f"unknown log type {value!r}; `siem parse --list-types` lists them")
+    return value
+
+
+class NdjsonSink:
+    """`siem parse` output: events to a stream, dead letters to a file (or stderr)."""
+
+    def __init__(self, out: TextIO, dead_letter: TextIO | None) -> None:
+        self.out = out.buffer if hasattr(out, "buffer") else None
+        self._text = out
+        self.dead_letter = dead_letter
+
+    def write(self, events: list[Event]) -> list[DeadLetter]:
+        payload = b"".join(orjson.dumps({"_id": e.id, **e.doc}) + b"\n" for e in events)
+        if self.out is not None:
+            self.out.write(payload)
+        else:
+            self._text.write(payload.decode())
+        return []
+
+    def write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            line = orjson.dumps(letter.to_dict()).decode()
+            if self.dead_letter is not None:
+                self.dead_letter.write(line + "\n")
+            else:
+                print(f"dead letter: {letter.path}@{letter.offset} [{letter.stage}] {letter.reason}", file=sys.stderr)
+
+
+def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
+    if args.list_types:
+        for name, log_type in formats.registry().items():
+            print(f"{name:24} {log_type.description}")
+        return 0
+    if not args.paths:
+        raise UserError("siem parse: give a file or folder (or --list-types)")
+    dead_letter = open(args.dead_letter, "w", encoding="utf-8") if args.dead_letter else None  # noqa: SIM115
+    try:
+        sink = NdjsonSink(sys.stdout, dead_letter)
+        summary = run(
+            _objects(args.paths, settings, None),
+            sink,
+            Router(settings.routes),
+            settings.parse_options(),
+            _dataset(args.type),
+            batch_size=500,
+        )
+        sys.stdout.flush()
+    finally:
+        if dead_letter:
+            dead_letter.close()
+    print(summary.render(), file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        if store.name == "opensearch" and not args.no_templates:
+            from siem.templates import install_templates
+
+            install_templates(store.client, settings.opensearch["index_prefix"])  # type: ignore[attr-defined]
+        summary = run(
+            _objects(args.sources, settings, args.endpoint_url),
+            store,
+            Router(settings.routes),
+            settings.parse_options(),
+            _dataset(args.type),
+            batch_size=settings.opensearch["bulk_batch"],
+        )
+        store.refresh()
+    finally:
+        store.close()
+    _report(summary, store.name, args.json)
+    return 0 if summary.ok else 1
+
+
+def _report(summary: RunSummary, store_name: str, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps({"store": store_name, **summary.to_dict()}).decode())
+    print(f"store: {store_name}\n{summary.render()}", file=sys.stderr)
+
+
+def _describe(doc: dict[str, Any]) -> str:
+    event = doc.get("event", {})
+    http = doc.get("http", {})
+    if http.get("request", {}).get("method") or doc.get("url"):
+        status = http.get("response", {}).get("status_code", "")
+        return f"{http.get('request', {}).get('method', '')} {doc.get('url', {}).get('original', '')} {status}".strip()
+    if event.get("action"):
+        return str(event["action"]) + (f" ({event['outcome']})" if event.get("outcome") else "")
+    return str(doc.get("message", ""))[:120]
+
+
+def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.ip and not args.user:
+        raise UserError("siem pivot: give --ip and/or --user")
+    if args.ip:
+        from siem.normalize import valid_ip
+
+        canonical = valid_ip(args.ip)
+        if canonical is None:
+            raise UserError(f"--ip {args.ip!r} is not an IP address")
+        args.ip = canonical
+    query = EventQuery(
+        start=args.since,
+        end=args.until,
+        datasets=tuple(args.dataset or ()),
+        ip=args.ip,
+        user=args.user,
+        size=args.limit,
+    )
+    store = open_store(settings)
+    try:
+        total = store.count(query)
+        docs = store.search(query)
+    finally:
+        store.close()
+    if args.format == "json":
+        for doc in docs:
+            print(orjson.dumps(doc).decode())
+    else:
+        print(f"{'@timestamp':27} {'dataset':22} {'source.ip':18} {'user.name':20} what")
+        for doc in docs:
+            print(
+                f"{doc.get('@timestamp', ''):27} {doc.get('event', {}).get('dataset', ''):22} "
+                f"{doc.get('source', {}).get('ip', '') or '':18} {doc.get('user', {}).get('name', '') or '':20} "
+                f"{_describe(doc)}"
+            )
+    print(f"{len(docs)} of {total} events", file=sys.stderr)
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.opensearch["url"]:
+        raise UserError("templates need an OpenSearch cluster: set SIEM_OPENSEARCH_URL or opensearch.url")
+    from siem.sinks.opensearch import make_client
+    from siem.templates import install_templates
+
+    client = make_client(settings)
+    try:
+        names = install_templates(client, settings.opensearch["index_prefix"])
+    finally:
+        client.close()
+    print("installed: " + ", ".join(names))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siem", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML config file (default: $SIEM_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and retries")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("load", help="load logs from s3://bucket/prefix or local paths into the store")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--type", help="force a log type instead of routing by key and content")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: config s3.endpoint_url or AWS_ENDPOINT_URL_S3)")
+    p.add_argument("--no-templates", action="store_true", help="do not (re)install index templates first")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("parse", help="print normalized events of a file as NDJSON (what does my log become?)")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--type", default="auto", help="log type, or auto (default)")
+    p.add_argument("--dead-letter", metavar="FILE", help="write bad records here as NDJSON with reason and position")
+    p.add_argument("--list-types", action="store_true", help="list the log types")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("pivot", help="every event of one IP and/or user, across all log types, oldest first")
+    p.add_argument("--ip")
+    p.add_argument("--user")
+    p.add_argument("--since", help="ISO 8601 start (inclusive)")
+    p.add_argument("--until", help="ISO 8601 end (exclusive)")
+    p.add_argument("--dataset", action="append", help="restrict to a log type (repeatable)")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_pivot)
+
+    p = sub.add_parser("templates", help="index templates")
+    p.add_argument("action", choices=("install",))
+    p.set_defaults(func=cmd_templates)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        settings = load_settings(args.config)
+        return int(args.func(args, settings))
+    except (ConfigError, UserError) as exc:
+        print(f"siem: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from siem.sinks.opensearch import StoreUnavailable
+
+        if isinstance(exc, StoreUnavailable | ConnectionError) or type(exc).__module__.startswith("opensearchpy"):
+            print(f"siem: OpenSearch error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""One YAML file, validated at start-up, every setting overridable from the environment.
+
+Environment names follow the YAML path: ``SIEM_<SECTION>_<KEY>`` (``SIEM_OPENSEARCH_URL``,
+``SIEM_PARSE_TIMEZONE``) and ``SIEM_<KEY>`` for top-level keys (``SIEM_DATA_DIR``). Secrets are
+accepted from the environment only (``SIEM_OPENSEARCH_PASSWORD``): a config file is reviewed in
+git and copied around, so a secret in it is a leak waiting to happen. AWS credentials are never
+configured here at all; boto3's default chain finds them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from siem.formats.base import ParseOptions
+from siem.formats.routing import Route, compile_routes
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+# section -> key -> (type, default). A type of list means a list of strings.
+SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
+    "opensearch": {
+        "url": (str, None),
+        "index_prefix": (str, "siem"),
+        "verify_certs": (bool, True),
+        "ca_certs": (str, None),
+        "username": (str, None),
+        "aws_region": (str, None),
+        "aws_service": (str, "es"),
+        "bulk_batch": (int, 2000),
+        "max_retries": (int, 5),
+        "timeout": (int, 60),
+    },
+    "s3": {"endpoint_url": (str, None)},
+    "parse": {
+        "syslog_year": (int, None),
+        "timezone": (str, "UTC"),
+        "trusted_proxies": (list, []),
+    },
+}
+TOP_LEVEL: dict[str, tuple[type, Any]] = {"data_dir": (str, "./siem-data")}
+SECRETS = {("opensearch", "password"): "SIEM_OPENSEARCH_PASSWORD"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    opensearch: dict[str, Any]
+    s3: dict[str, Any]
+    parse: dict[str, Any]
+    data_dir: Path
+    routes: list[Route] = field(default_factory=list)
+
+    @property
+    def opensearch_password(self) -> str | None:
+        return os.environ.get("SIEM_OPENSEARCH_PASSWORD") or None
+
+    def parse_options(self) -> ParseOptions:
+        return ParseOptions(
+            syslog_year=self.parse["syslog_year"],
+            syslog_timezone=self.parse["timezone"],
+            trusted_proxies=tuple(self.parse["trusted_proxies"]),
+        )
+
+
+def _coerce(value: Any, kind: type, where: str, from_env: bool) -> Any:
+    if value is None:
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and str(value).lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return str(value).lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_env and str(value).strip().lstrip("-").isdigit():
+            return int(value)
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if kind is list:
+        if from_env and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read (optional) YAML, validate it, apply environment overrides."""
+    env = dict(os.environ) if env is None else env
+    path = path or env.get("SIEM_CONFIG")
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path}: invalid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping")
+        raw = loaded or {}
+
+    allowed = set(SCHEMA) | set(TOP_LEVEL) | {"routes"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}; allowed top-level keys: {sorted(allowed)}")
+
+    sections: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        given = raw.get(section) or {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"{section}: expected a mapping")
+        for key in given:
+            if (section, key) in SECRETS:
+                raise ConfigError(
+                    f"{section}.{key}: secrets are not read from config files; set {SECRETS[section, key]}"
+                )
+            if key not in keys:
+                raise ConfigError(f"{section}.{key}: unknown key; allowed: {sorted(keys)}")
+        values = {}
+        for key, (kind, default) in keys.items():
+            env_name = f"SIEM_{section}_{key}".upper()
+            if env_name in env and env[env_name] != "":
+                values[key] = _coerce(env[env_name], kind, env_name, from_env=True)
+            else:
+                values[key] = _coerce(given.get(key, default), kind, f"{section}.{key}", from_env=False)
+        sections[section] = values
+
+    top: dict[str, Any] = {}
+    for key, (kind, default) in TOP_LEVEL.items():
+        env_name = f"SIEM_{key}".upper()
+        if env.get(env_name):
+            top[key] = _coerce(env[env_name], kind, env_name, from_env=True)
+        else:
+            top[key] = _coerce(raw.get(key, default), kind, key, from_env=False)
+
+    if sections["s3"]["endpoint_url"] is None:
+        sections["s3"]["endpoint_url"] = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+
+    _check_timezone(sections["parse"]["timezone"])
+    _check_proxies(sections["parse"]["trusted_proxies"])
+    url = sections["opensearch"]["url"]
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"opensearch.url: expected an http:// or https:// URL, got {url!r}")
+
+    routes_raw = raw.get("routes") or []
+    if not isinstance(routes_raw, list):
+        raise ConfigError("routes: expected a list of {match, type} mappings")
+    try:
+        routes = compile_routes(routes_raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return Settings(sections["opensearch"], sections["s3"], sections["parse"], Path(top["data_dir"]), routes)
+
+
+def _check_timezone(name: str) -> None:
+    from siem.timeparse import resolve_timezone
+
+    try:
+        resolve_timezone(name)
+    except ValueError as exc:
+        raise ConfigError(f"parse.timezone: {exc}") from None
+
+
+def _check_proxies(cidrs: list[str]) -> None:
+    import ipaddress
+
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"parse.trusted_proxies: {cidr!r} is not an IP network") from None

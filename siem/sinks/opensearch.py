@@ -1,0 +1,233 @@
+"""OpenSearch store: bulk indexing with backoff on 429, rejects dead-lettered, never dropped.
+
+Indices are ``<prefix>-events-<dataset>-<yyyy.mm>`` (by @timestamp): with deterministic document
+IDs a re-load lands on the same index and overwrites, and retention is deleting old months. Bulk
+bodies are serialised with orjson and sent as bytes; the per-item retry loop is ours so that a 429
+on some items retries only those items, and a mapping rejection becomes a dead letter with its
+reason instead of an exception that loses the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+from siem.normalize import utc_now_iso
+from siem.pipeline import RAW_LIMIT, DeadLetter, Event
+from siem.sinks import EventQuery
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class StoreUnavailable(RuntimeError):
+    """OpenSearch could not take the writes even after retries; nothing was dropped silently."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def make_client(settings: Any) -> OpenSearch:
+    """A client from settings: basic auth from the environment, or SigV4 when aws_region is set."""
+    cfg = settings.opensearch
+    url = cfg["url"]
+    kwargs: dict[str, Any] = {
+        "hosts": [url],
+        "verify_certs": cfg["verify_certs"],
+        "ssl_show_warn": cfg["verify_certs"],
+        "timeout": cfg["timeout"],
+        "http_compress": True,
+    }
+    if cfg["ca_certs"]:
+        kwargs["ca_certs"] = cfg["ca_certs"]
+    if cfg["aws_region"]:
+        import boto3
+        from opensearchpy import RequestsHttpConnection
+        from requests_aws4auth import AWS4Auth
+
+        credentials = boto3.Session().get_credentials()
+        if credentials is None:
+            raise StoreUnavailable("SigV4 requested (opensearch.aws_region) but boto3 found no AWS credentials")
+        frozen = credentials.get_frozen_credentials()
+        kwargs["http_auth"] = AWS4Auth(
+            frozen.access_key, frozen.secret_key, cfg["aws_region"], cfg["aws_service"], session_token=frozen.token
+        )
+        kwargs["connection_class"] = RequestsHttpConnection
+    elif cfg["username"]:
+        kwargs["http_auth"] = (cfg["username"], settings.opensearch_password or "")
+    return OpenSearch(**kwargs)
+
+
+class OpenSearchStore:
+    name = "opensearch"
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        prefix: str = "siem",
+        max_retries: int = 5,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        refresh: bool = False,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.max_retries = max_retries
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self._refresh = "true" if refresh else "false"
+        self.events_pattern = f"{prefix}-events-*"
+        self.deadletter_index = f"{prefix}-deadletter"
+
+    def index_for(self, event: Event) -> str:
+        ts = event.doc.get("@timestamp") or event.doc["event"]["ingested"]
+        return f"{self.prefix}-events-{event.dataset}-{ts[:4]}.{ts[5:7]}"
+
+    def _bulk(self, body: bytes) -> dict[str, Any]:
+        """One bulk request, retried with backoff on 429/5xx and connection errors."""
+        delay = self.initial_backoff
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self.client.bulk(body=body, params={"refresh": self._refresh})
+            except (OSConnectionError, ConnectionTimeout) as exc:
+                error: Exception = exc
+            except TransportError as exc:
+                if exc.status_code not in RETRY_STATUSES:
+                    raise StoreUnavailable(f"bulk request failed: HTTP {exc.status_code}: {exc.error}") from None
+                error = exc
+            if attempt == self.max_retries:
+                raise StoreUnavailable(f"bulk request failed after {self.max_retries} retries: {error}") from None
+            log.warning("bulk request failed (%s); retrying in %.1fs", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")
+
+    def write(self, events: list[Event]) -> list[DeadLetter]:
+        lines = [
+            orjson.dumps({"index": {"_index": self.index_for(e), "_id": e.id}}) + b"\n" + orjson.dumps(e.doc) + b"\n"
+            for e in events
+        ]
+        pending = list(range(len(events)))
+        rejected: list[DeadLetter] = []
+        delay = self.initial_backoff
+        for attempt in range(self.max_retries + 1):
+            response = self._bulk(b"".join(lines[i] for i in pending))
+            if not response.get("errors"):
+                return rejected
+            retry: list[int] = []
+            for i, item in zip(pending, response["items"], strict=True):
+                result = next(iter(item.values()))
+                status = result.get("status", 500)
+                if status < 300:
+                    continue
+                if status in RETRY_STATUSES and attempt < self.max_retries:
+                    retry.append(i)
+                    continue
+                error = result.get("error") or {}
+                reason = f"HTTP {status} {error.get('type', '')}: {error.get('reason', '')}".strip()
+                if error.get("caused_by"):
+                    reason += f" (caused by {error['caused_by'].get('type')}: {error['caused_by'].get('reason')})"
+                if status in RETRY_STATUSES:
+                    reason += f"; still rejected after {self.max_retries} retries"
+                rejected.append(self._letter(events[i], reason, lines[i]))
+            if not retry:
+                return rejected
+            log.warning("%d documents rejected with 429/5xx; retrying in %.1fs", len(retry), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+            pending = retry
+        return rejected
+
+    @staticmethod
+    def _letter(event: Event, reason: str, line: bytes) -> DeadLetter:
+        log_ = event.doc.get("log", {})
+        raw = line.split(b"\n", 1)[1][:RAW_LIMIT].decode("utf-8", errors="replace")
+        return DeadLetter(
+            log_.get("file", {}).get("path", ""), log_.get("offset", 0), "index", reason, event.dataset, raw, event.id
+        )
+
+    def write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        now = utc_now_iso()
+        body = bytearray()
+        for letter in letters:
+            key = f"{letter.path}\0{letter.offset}\0{letter.stage}".encode()
+            doc_id = hashlib.blake2b(key, digest_size=16).hexdigest()
+            doc = {
+                "@timestamp": now,
+                "path": letter.path,
+                "offset": letter.offset,
+                "stage": letter.stage,
+                "reason": letter.reason,
+                "dataset": letter.dataset,
+                "event_id": letter.id,
+                "raw": letter.raw,
+            }
+            body += orjson.dumps({"index": {"_index": self.deadletter_index, "_id": doc_id}}) + b"\n"
+            body += orjson.dumps(doc) + b"\n"
+        response = self._bulk(bytes(body))
+        if response.get("errors"):
+            failed = [next(iter(i.values())) for i in response["items"] if next(iter(i.values()))["status"] >= 300]
+            raise StoreUnavailable(f"{len(failed)} dead letters could not be stored: {failed[0].get('error')}")
+
+    def _query(self, query: EventQuery) -> dict[str, Any]:
+        filters: list[dict[str, Any]] = []
+        if query.start or query.end:
+            bounds: dict[str, str] = {}
+            if query.start:
+                bounds["gte"] = query.start
+            if query.end:
+                bounds["lt"] = query.end
+            filters.append({"range": {"@timestamp": bounds}})
+        if query.datasets:
+            filters.append({"terms": {"event.dataset": list(query.datasets)}})
+        if query.ip:
+            filters.append({"term": {"related.ip": query.ip}})
+        if query.user:
+            filters.append({"term": {"related.user": query.user}})
+        return {"bool": {"filter": filters}}
+
+    def search(self, query: EventQuery) -> list[dict[str, Any]]:
+        body = {
+            "query": self._query(query),
+            "sort": [{"@timestamp": "asc"}, {"log.offset": "asc"}],
+            "size": query.size,
+        }
+        response = self.client.search(index=self.events_pattern, body=body, params={"ignore_unavailable": "true"})
+        return [{"_id": hit["_id"], **hit["_source"]} for hit in response["hits"]["hits"]]
+
+    def count(self, query: EventQuery) -> int:
+        response = self.client.count(
+            index=self.events_pattern, body={"query": self._query(query)}, params={"ignore_unavailable": "true"}
+        )
+        return int(response["count"])
+
+    def dead_letters(self, size: int = 100) -> list[dict[str, Any]]:
+        response = self.client.search(
+            index=self.deadletter_index,
+            body={"query": {"match_all": {}}, "sort": [{"path": "asc"}, {"offset": "asc"}], "size": size},
+            params={"ignore_unavailable": "true"},
+        )
+        return [hit["_source"] for hit in response["hits"]["hits"]]
+
+    def refresh(self) -> None:
+        self.client.indices.refresh(index=f"{self.prefix}-*", params={"ignore_unavailable": "true"})
+
+    def close(self) -> None:
+        self.client.close()
