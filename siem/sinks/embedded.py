@@ -77,7 +77,8 @@ class EmbeddedStore:
                 staging.write(b"\n")
         try:
             self.db.execute(
-                f"INSERT OR REPLACE INTO events SELECT * FROM read_json(?, format='newline_delimited', columns={_COLUMNS})",
+                "INSERT OR REPLACE INTO events SELECT * FROM "
+                f"read_json(?, format='newline_delimited', columns={_COLUMNS})",
                 [staging.name],
             )
         finally:
