@@ -137,9 +137,17 @@ def _describe(doc: dict[str, Any]) -> str:
     if http.get("request", {}).get("method") or doc.get("url"):
         status = http.get("response", {}).get("status_code", "")
         return f"{http.get('request', {}).get('method', '')} {doc.get('url', {}).get('original', '')} {status}".strip()
+    outcome = f" ({event['outcome']})" if event.get("outcome") else ""
     if event.get("action"):
-        return str(event["action"]) + (f" ({event['outcome']})" if event.get("outcome") else "")
-    return str(doc.get("message", ""))[:120]
+        return f"{event['action']}{outcome}"
+    if doc.get("message"):
+        return str(doc["message"])[:120]
+    dest = doc.get("destination", {})
+    if dest:
+        where = dest.get("domain") or dest.get("ip") or ""
+        port = f":{dest['port']}" if dest.get("port") else ""
+        return f"{'/'.join(event.get('type', []))} → {where}{port}{outcome}"
+    return ""
 
 
 def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
