@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import orjson
@@ -19,7 +19,7 @@ from siem import formats
 from siem.config import ConfigError, Settings, load_settings
 from siem.formats.routing import Router
 from siem.pipeline import DeadLetter, Event, RunSummary, run
-from siem.sinks import EventQuery, open_store
+from siem.sinks import EventQuery, Store, open_store
 from siem.sources import SourceObject
 
 
@@ -103,26 +103,83 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if summary.ok else 1
 
 
-def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+def _open_store_for_writing(settings: Settings, install: bool = True) -> Store:
     store = open_store(settings)
-    try:
-        if store.name == "opensearch" and not args.no_templates:
-            from siem.templates import install_templates
+    if store.name == "opensearch" and install:
+        from siem.templates import install_templates
 
-            install_templates(store.client, settings.opensearch["index_prefix"])  # type: ignore[attr-defined]
-        summary = run(
-            _objects(args.sources, settings, args.endpoint_url),
-            store,
-            Router(settings.routes),
-            settings.parse_options(),
-            _dataset(args.type),
-            batch_size=settings.opensearch["bulk_batch"],
-        )
+        install_templates(store.client, settings.opensearch["index_prefix"])  # type: ignore[attr-defined]
+    return store
+
+
+def _loader(store: Store, settings: Settings, dataset: str | None) -> Callable[[Iterable[SourceObject]], RunSummary]:
+    router, options = Router(settings.routes), settings.parse_options()
+
+    def load(objects: Iterable[SourceObject]) -> RunSummary:
+        return run(objects, store, router, options, dataset, batch_size=settings.opensearch["bulk_batch"])
+
+    return load
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    store = _open_store_for_writing(settings, not args.no_templates)
+    try:
+        summary = _loader(store, settings, _dataset(args.type))(_objects(args.sources, settings, args.endpoint_url))
         store.refresh()
     finally:
         store.close()
     _report(summary, store.name, args.json)
     return 0 if summary.ok else 1
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Consume S3 event notifications from SQS until interrupted (or one batch with --once)."""
+    import signal
+
+    import boto3
+
+    from siem.sources.s3 import s3_client
+    from siem.sources.sqs import drain_once
+
+    queue_url = args.queue_url or settings.sqs["queue_url"]
+    if not queue_url:
+        raise UserError("siem worker: give --queue-url or set sqs.queue_url / SIEM_SQS_QUEUE_URL")
+    endpoint = settings.sqs["endpoint_url"]
+    sqs = boto3.client("sqs", endpoint_url=endpoint) if endpoint else boto3.client("sqs")
+    s3 = s3_client(settings.s3["endpoint_url"])
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    store = _open_store_for_writing(settings)
+    load = _loader(store, settings, _dataset(args.type))
+    total = RunSummary()
+    try:
+        while not stopping:
+            stats = drain_once(sqs, queue_url, s3, store, load, wait_seconds=settings.sqs["wait_seconds"])
+            total.add(stats.summary)
+            if stats.messages:
+                logging.getLogger("siem.worker").info(
+                    "messages=%d deleted=%d kept=%d events=%d",
+                    stats.messages,
+                    stats.deleted,
+                    stats.kept,
+                    stats.summary.events,
+                )
+            if args.once:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        try:
+            store.refresh()
+        finally:
+            store.close()
+    _report(total, store.name, args.json)
+    return 0 if total.ok else 1
 
 
 def _report(summary: RunSummary, store_name: str, as_json: bool) -> None:
@@ -218,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.set_defaults(func=cmd_load)
 
+    p = sub.add_parser("worker", help="load objects announced by S3 event notifications on an SQS queue")
+    p.add_argument("--queue-url", help="default: sqs.queue_url / SIEM_SQS_QUEUE_URL")
+    p.add_argument("--type", help="force a log type instead of routing by key and content")
+    p.add_argument("--once", action="store_true", help="process one batch of messages and exit")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.set_defaults(func=cmd_worker)
+
     p = sub.add_parser("parse", help="print normalized events of a file as NDJSON (what does my log become?)")
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--type", default="auto", help="log type, or auto (default)")
@@ -244,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config)
         return int(args.func(args, settings))
@@ -251,10 +316,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"siem: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from siem.sinks.opensearch import StoreUnavailable
+        from siem.sinks.opensearch import StoreUnavailable, redact_url
 
         if isinstance(exc, StoreUnavailable | ConnectionError) or type(exc).__module__.startswith("opensearchpy"):
-            print(f"siem: OpenSearch error: {exc}", file=sys.stderr)
+            message = str(exc)
+            url = settings.opensearch["url"] if settings else None
+            if url:  # credentials in the URL never reach the terminal or a log collector
+                message = message.replace(url, redact_url(url))
+            if settings and settings.opensearch_password:
+                message = message.replace(settings.opensearch_password, "***")
+            print(f"siem: OpenSearch error: {message}", file=sys.stderr)
             return 2
         raise
 

@@ -39,6 +39,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "timeout": (int, 60),
     },
     "s3": {"endpoint_url": (str, None)},
+    "sqs": {"queue_url": (str, None), "wait_seconds": (int, 20), "endpoint_url": (str, None)},
     "parse": {
         "syslog_year": (int, None),
         "timezone": (str, "UTC"),
@@ -53,6 +54,7 @@ SECRETS = {("opensearch", "password"): "SIEM_OPENSEARCH_PASSWORD"}
 class Settings:
     opensearch: dict[str, Any]
     s3: dict[str, Any]
+    sqs: dict[str, Any]
     parse: dict[str, Any]
     data_dir: Path
     routes: list[Route] = field(default_factory=list)
@@ -147,8 +149,10 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         else:
             top[key] = _coerce(raw.get(key, default), kind, key, from_env=False)
 
-    if sections["s3"]["endpoint_url"] is None:
-        sections["s3"]["endpoint_url"] = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+    for service in ("s3", "sqs"):
+        if sections[service]["endpoint_url"] is None:
+            specific = env.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+            sections[service]["endpoint_url"] = specific or env.get("AWS_ENDPOINT_URL") or None
 
     _check_timezone(sections["parse"]["timezone"])
     _check_proxies(sections["parse"]["trusted_proxies"])
@@ -163,7 +167,9 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         routes = compile_routes(routes_raw)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return Settings(sections["opensearch"], sections["s3"], sections["parse"], Path(top["data_dir"]), routes)
+    return Settings(
+        sections["opensearch"], sections["s3"], sections["sqs"], sections["parse"], Path(top["data_dir"]), routes
+    )
 
 
 def _check_timezone(name: str) -> None:

@@ -65,6 +65,13 @@ class RunSummary:
     by_dataset: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: RunSummary) -> None:
+        """Fold another run's counts into this one (a worker's total over many batches)."""
+        for name in ("objects", "objects_failed", "records", "events", "written", "skipped", "dead_lettered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.by_dataset.update(other.by_dataset)
+        self.errors.extend(other.errors)
+
     @property
     def ok(self) -> bool:
         return self.objects_failed == 0 and self.dead_lettered == 0

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 # AWSLogs/<account>/<service>/<region>/... is the layout of ALB, CloudTrail, VPC flow, WAF (Firehose
-# aside), Network Firewall and Route 53 Resolver deliveries.
-_AWS_KEY = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/[A-Za-z0-9_-]+/([a-z]{2}(?:-gov)?-[a-z]+-\d)/")
+# aside) and Route 53 Resolver deliveries; Network Firewall adds flow|alert|tls before the region.
+_AWS_KEY = re.compile(
+    r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/[A-Za-z0-9_-]+/(?:(?:flow|alert|tls)/)?([a-z]{2}(?:-gov)?-[a-z]+-\d)/"
+)
 _ACCOUNT_ONLY = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/")
 
 
