@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 _IP_FIELDS = ("source", "destination", "client", "server", "host")
-_USER_PATHS = (("user", "name"), ("user", "effective", "name"), ("user", "target", "name"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,29 +88,30 @@ def finalize(doc: dict[str, Any], dataset: str, ctx: ObjectContext, position: in
 
 
 def _related(doc: dict[str, Any]) -> None:
-    related = doc.get("related") or {}
-    ips: list[str] = list(related.get("ip") or ())
+    """related.ip / related.user: every IP and user in the event, the fields a pivot searches."""
+    related = doc.get("related")
+    ips: list[str] = list(related.get("ip") or ()) if related else []
     for name in _IP_FIELDS:
         part = doc.get(name)
         if part:
             ip = part.get("ip")
-            if isinstance(ip, str):
-                if ip not in ips:
-                    ips.append(ip)
-            elif isinstance(ip, list):
-                ips.extend(i for i in ip if i not in ips)
-    users: list[str] = list(related.get("user") or ())
-    for path in _USER_PATHS:
-        node: Any = doc
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if isinstance(node, str) and node and node not in users:
-            users.append(node)
+            if ip is None:
+                continue
+            for value in (ip,) if isinstance(ip, str) else ip:
+                if value not in ips:
+                    ips.append(value)
+    users: list[str] = list(related.get("user") or ()) if related else []
+    user = doc.get("user")
+    if user:
+        for node in (user, user.get("effective"), user.get("target")):
+            name = node.get("name") if node else None
+            if isinstance(name, str) and name and name not in users:
+                users.append(name)
+    if not (ips or users or related):
+        return
+    related = related if related is not None else {}
     if ips:
         related["ip"] = ips
     if users:
         related["user"] = users
-    if related:
-        doc["related"] = related
+    doc["related"] = related

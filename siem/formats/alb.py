@@ -24,8 +24,74 @@ _URL = re.compile(
 )
 
 
+_Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a quoted field, backslash escapes allowed
+_S = r"(\S+)"
+# The full ALB access line as AWS writes it today, matched in one go (the hot path); anything else
+# (older/newer field counts, NLB, connection logs, Classic) falls back to the generic tokenizer.
+_ALB_LINE = re.compile(
+    " ".join([_S] * 12 + [_Q, _Q, _S, _S, _S, _Q, _Q, _Q, _S, _S, _Q, _Q, _Q, _Q, _Q, _Q, _Q]) + r"(?: (\S+))?(?: .*)?$"
+)
+
+
 def _tokens(line: str) -> list[str]:
+    match = _ALB_LINE.match(line) if line[:1] in "hgw" else None  # http(s), h2, grpcs, ws(s)
+    if match:
+        groups = match.groups()
+        return list(groups) if groups[-1] is not None else list(groups[:-1])
     return [bare or quoted for quoted, bare in _TOKEN.findall(line)]
+
+
+_ALB_EXTRA = (
+    (16, "target_group_arn"),
+    (17, "trace_id"),
+    (18, "domain_name"),
+    (19, "chosen_cert_arn"),
+    (20, "matched_rule_priority"),
+    (21, "request_creation_time"),
+    (22, "actions_executed"),
+    (23, "redirect_url"),
+    (24, "error_reason"),
+    (25, "target_port_list"),
+    (26, "target_status_code_list"),
+    (27, "classification"),
+    (28, "classification_reason"),
+    (29, "conn_trace_id"),
+)
+_NLB_FIELDS = (
+    (7, "connection_time_ms"),
+    (8, "tls_handshake_time_ms"),
+    (11, "incoming_tls_alert"),
+    (12, "chosen_cert_arn"),
+    (13, "chosen_cert_serial"),
+    (14, "tls_cipher"),
+    (15, "tls_protocol_version"),
+    (16, "tls_named_group"),
+    (17, "domain_name"),
+    (18, "alpn_fe_protocol"),
+    (19, "alpn_be_protocol"),
+    (20, "alpn_client_preference_list"),
+    (21, "tls_connection_creation_time"),
+)
+_CONNECTION_FIELDS = (
+    (4, "tls_protocol"),
+    (5, "tls_cipher"),
+    (6, "tls_handshake_latency"),
+    (7, "leaf_client_cert_subject"),
+    (8, "leaf_client_cert_validity"),
+    (9, "leaf_client_cert_serial_number"),
+    (10, "tls_verify_status"),
+    (11, "conn_trace_id"),
+)
+
+
+def _copy_fields(t: list[str], fields: tuple[tuple[int, str], ...], into: dict[str, Any]) -> None:
+    """Positional fields into `into` by name, skipping absent ones and "-" placeholders."""
+    n = len(t)
+    for idx, key in fields:
+        if idx < n:
+            val = t[idx]
+            if val and val != "-":
+                into[key] = val
 
 
 def _none(value: str) -> str | None:
@@ -137,27 +203,7 @@ def _http_access(t: list[str]) -> dict[str, Any]:
             proto = t[15]
             doc["tls"]["version_protocol"] = "tls"
             doc["tls"]["version"] = proto.removeprefix("TLSv")
-    extra = {
-        16: "target_group_arn",
-        17: "trace_id",
-        18: "domain_name",
-        19: "chosen_cert_arn",
-        20: "matched_rule_priority",
-        21: "request_creation_time",
-        22: "actions_executed",
-        23: "redirect_url",
-        24: "error_reason",
-        25: "target_port_list",
-        26: "target_status_code_list",
-        27: "classification",
-        28: "classification_reason",
-        29: "conn_trace_id",
-    }
-    for idx, key in extra.items():
-        if idx < len(t):
-            val = _none(t[idx])
-            if val is not None:
-                elb[key] = val
+    _copy_fields(t, _ALB_EXTRA, elb)
     if "trace_id" in elb:
         doc["trace"] = {"id": elb["trace_id"]}
     if "actions_executed" in elb:
@@ -188,26 +234,7 @@ def _nlb_tls(t: list[str]) -> dict[str, Any]:
     if sent is not None:
         doc.setdefault("destination", {})["bytes"] = sent
     elb: dict[str, Any] = {"type": "tls", "name": t[3], "listener": t[4], "protocol": "tls"}
-    names = {
-        7: "connection_time_ms",
-        8: "tls_handshake_time_ms",
-        11: "incoming_tls_alert",
-        12: "chosen_cert_arn",
-        13: "chosen_cert_serial",
-        14: "tls_cipher",
-        15: "tls_protocol_version",
-        16: "tls_named_group",
-        17: "domain_name",
-        18: "alpn_fe_protocol",
-        19: "alpn_be_protocol",
-        20: "alpn_client_preference_list",
-        21: "tls_connection_creation_time",
-    }
-    for idx, key in names.items():
-        if idx < len(t):
-            val = _none(t[idx])
-            if val is not None:
-                elb[key] = val
+    _copy_fields(t, _NLB_FIELDS, elb)
     if "domain_name" in elb:
         doc.setdefault("destination", {})["domain"] = elb["domain_name"]
     if "tls_cipher" in elb:
@@ -232,22 +259,8 @@ def _connection_log(t: list[str]) -> dict[str, Any]:
     listener_port = _int(t[3])
     if listener_port is not None:
         doc["destination"] = {"port": listener_port}
-    names = {
-        4: "tls_protocol",
-        5: "tls_cipher",
-        6: "tls_handshake_latency",
-        7: "leaf_client_cert_subject",
-        8: "leaf_client_cert_validity",
-        9: "leaf_client_cert_serial_number",
-        10: "tls_verify_status",
-        11: "conn_trace_id",
-    }
     elb: dict[str, Any] = {"type": "connection"}
-    for idx, key in names.items():
-        if idx < len(t):
-            val = _none(t[idx])
-            if val is not None:
-                elb[key] = val
+    _copy_fields(t, _CONNECTION_FIELDS, elb)
     event: dict[str, Any] = {"kind": "event", "category": ["network"], "type": ["connection"], "end": ts}
     status = elb.get("tls_verify_status")
     if status:
