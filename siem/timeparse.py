@@ -12,13 +12,19 @@ _OFFSET = re.compile(r"^(?:GMT|UTC)?([+-])(\d{1,2}):?(\d{2})?$")
 
 @cache
 def resolve_timezone(name: str) -> tzinfo:
-    """A tzinfo for 'UTC', 'Asia/Tokyo', '+09:00', '-0200' or 'GMT-0200'; ValueError otherwise."""
-    if name.upper() in {"UTC", "Z", "GMT"}:
+    """A tzinfo for 'UTC', 'Asia/Tokyo', '+09:00', '-0200' or 'GMT+2'; ValueError otherwise.
+
+    'GMT+2' means two hours east, as in Elastic's event.timezone (Java), unlike POSIX 'Etc/GMT+2'.
+    """
+    name = name.strip()
+    if name.upper() in {"", "UTC", "Z", "GMT"}:
         return UTC
     match = _OFFSET.match(name.strip())
     if match:
         sign, hours, minutes = match.groups()
         delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta >= timedelta(hours=24):
+            raise ValueError(f"timezone offset {name!r} is out of range")
         return timezone(-delta if sign == "-" else delta)
     try:
         return ZoneInfo(name)

@@ -50,7 +50,8 @@ class ParseOptions:
     syslog_year: int | None = None
     # Timezone for timestamps that carry none, as an IANA name or a fixed offset like "+09:00".
     syslog_timezone: str = "UTC"
-    # Proxies whose X-Forwarded-For we trust (CIDRs); the left-most untrusted address is the client.
+    # Proxies whose X-Forwarded-For we believe (CIDRs): walking the chain from the right, the first
+    # address that is not a trusted proxy is the client. Empty: loopback and private ranges are trusted.
     trusted_proxies: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,44 @@
+"""nginx access logs: the `combined` and default `main` formats and their usual variants.
+
+Variants: a virtual-host prefix (`$host` or `$host:$server_port`), an address list instead of
+`$remote_addr` (`$proxy_add_x_forwarded_for`, or `"$http_x_forwarded_for" $remote_addr`), a
+`$request_time` after the byte count and `main`'s trailing `"$http_x_forwarded_for"`. The real
+client behind proxies is found with ParseOptions.trusted_proxies (see _http_common.client_index).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from siem.formats._http_common import ACCESS_LINE, access_doc, split_prefix
+from siem.formats.base import LineFormat, ParseOptions, RecordError, head_lines
+
+
+class NginxAccessLogType(LineFormat):
+    dataset = "nginx.access"
+    description = "nginx access log (combined/main, vhost prefix, X-Forwarded-For lists)"
+    # /var/log/nginx/access.log, access.log.1, access.log.2.gz, site.access.log-20240101.gz
+    key_pattern = re.compile(r"(?:^|/)nginx/[^/]*access[^/]*$")
+
+    def sniff(self, head: bytes) -> bool:
+        lines = head_lines(head, 1)
+        if not lines:
+            return False
+        match = ACCESS_LINE.fullmatch(lines[0].decode("utf-8", errors="replace"))
+        if match is None:
+            return False
+        try:
+            split_prefix(match["pre"])
+        except RecordError:
+            return False
+        return True
+
+    def to_ecs(self, raw: str, options: ParseOptions) -> dict[str, Any]:
+        match = ACCESS_LINE.fullmatch(raw)
+        if match is None:
+            raise RecordError("not an nginx access log line (combined/main layout)")
+        return access_doc(match, "nginx", options, trailing_xff=True)
+
+
+LOG_TYPE = NginxAccessLogType()
