@@ -59,7 +59,7 @@ def index_prefix(opensearch_client) -> Iterator[str]:
     """A prefix of our own per test, so tests never see each other's indices; cleaned up after."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     yield prefix
-    opensearch_client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true"})
+    opensearch_client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "ignore": 404})
     for name in ("events", "deadletter"):
         opensearch_client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
     for name in ("settings", "ecs"):
