@@ -295,9 +295,12 @@ class AlbLogType(LineFormat):
             return bool(_ISO.match(first[1].decode(errors="replace")))
         if first[0] == b"tls" and first[1] == b"2.0":
             return True
-        return bool(_ISO.match(first[0].decode(errors="replace"))) and (
-            valid_ip(first[1].decode(errors="replace")) is not None or b":" in first[2]
-        )
+        if not _ISO.match(first[0].decode(errors="replace")):
+            return False
+        if valid_ip(first[1].decode(errors="replace")) is not None:  # ALB connection log
+            return True
+        # Classic ELB: "<time> <elb-name> <client-ip>:<port> ..." (a syslog line with an ISO time is not)
+        return _endpoint(first[2].decode(errors="replace"))[0] is not None
 
     def to_ecs(self, raw: str, options: ParseOptions) -> dict[str, Any]:
         tokens = _tokens(raw)
