@@ -17,6 +17,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
 _CHUNK = 64 * 1024
 _BUFFER = 1 << 20
+_MAX_OUT = 1 << 20  # decompressed bytes per step: highly compressible logs must not balloon memory
 
 
 class _Readable(io.RawIOBase):
@@ -69,6 +70,9 @@ class GzipStream(io.RawIOBase):
         return n
 
     def _inflate_next(self) -> bytes:
+        tail = self._inflater.unconsumed_tail  # input held back by the output bound
+        if tail:
+            return self._feed(tail)
         chunk = self._src.read(_CHUNK)
         if not chunk:
             self._done = True
@@ -90,7 +94,7 @@ class GzipStream(io.RawIOBase):
         """Inflate data; on corruption keep every decodable byte by bisecting the input."""
         snapshot = self._inflater.copy()
         try:
-            return self._inflater.decompress(data)
+            return self._inflater.decompress(data, _MAX_OUT)
         except zlib.error as exc:
             self._inflater = snapshot
             salvaged = self._salvage(data)
