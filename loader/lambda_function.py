@@ -35,7 +35,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 body, item_id = json.dumps({"Records": [record]}), ""
             try:
                 refs = object_refs(body)
-                total.add(run((s3_object(s3, r.bucket, r.key, r.size) for r in refs), store, router, options))
+                objects = (s3_object(s3, r.bucket, r.key, r.size) for r in refs)
+                total.add(run(objects, store, router, options, batch_size=store.batch_size))
             except NotificationError as exc:
                 total.errors.append(f"{item_id or 'record'}: {exc}")
             except Exception as exc:

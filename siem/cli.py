@@ -116,7 +116,7 @@ def _loader(store: Store, settings: Settings, dataset: str | None) -> Callable[[
     router, options = Router(settings.routes), settings.parse_options()
 
     def load(objects: Iterable[SourceObject]) -> RunSummary:
-        return run(objects, store, router, options, dataset, batch_size=settings.opensearch["bulk_batch"])
+        return run(objects, store, router, options, dataset, batch_size=store.batch_size)
 
     return load
 

@@ -25,6 +25,7 @@ class EventQuery:
 
 class Store(Protocol):
     name: str
+    batch_size: int  # events per write() that suits this store
 
     def write(self, events: list[Event]) -> list[DeadLetter]: ...
 
@@ -54,6 +55,7 @@ def open_store(settings: Any) -> Store:
             make_client(settings),
             prefix=settings.opensearch["index_prefix"],
             max_retries=settings.opensearch["max_retries"],
+            batch_size=settings.opensearch["bulk_batch"],
         )
     from siem.sinks.embedded import EmbeddedStore
 

@@ -84,8 +84,10 @@ class OpenSearchStore:
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
         refresh: bool = False,
+        batch_size: int = 2000,
     ) -> None:
         self.client = client
+        self.batch_size = batch_size
         self.prefix = prefix
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
