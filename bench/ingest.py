@@ -48,7 +48,7 @@ def main() -> None:
         raise SystemExit("set SIEM_OPENSEARCH_URL (scripts/opensearch-dev start gives one)")
     client = OpenSearch(hosts=[url], timeout=120, http_compress=True)
     with tempfile.TemporaryDirectory() as tmp:
-        path, count = build_input(args.dataset, args.records, Path(tmp))
+        path, _ = build_input(args.dataset, args.records, Path(tmp))
         forced = formats.get(args.dataset)
         events = [
             item

@@ -5,15 +5,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _property_cases import FUZZ, JSON_VALUES, assert_well_formed, parse_bytes
+from hypothesis import given
 from hypothesis import strategies as st
 from oracle import SAMPLES, assert_fields, expected, get, instant, parse_file, sample
 
@@ -80,16 +79,6 @@ def _prune(value: Any) -> Any:
 
 def _records(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in sample(f"cloudtrail/{name}").read_text().splitlines() if line.strip()]
-
-
-def _parse_bytes(data: bytes, suffix: str = ".json") -> tuple[list[dict[str, Any]], list[Any]]:
-    fd, name = tempfile.mkstemp(suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return parse_file(name, "aws.cloudtrail")
-    finally:
-        os.unlink(name)
 
 
 def _items(data: bytes) -> list[Any]:
@@ -223,19 +212,19 @@ def test_truncated_records_file_keeps_every_complete_record() -> None:
     compact, records = _compact_records_file(7)
     starts = [i for i in range(len(compact)) if compact.startswith(b'{"eventVersion"', i)]
     cut = (starts[4] + starts[5]) // 2
-    events, letters = _parse_bytes(compact[:cut])
+    events, letters = parse_bytes(compact[:cut], "aws.cloudtrail")
     assert [e["event"]["id"] for e in events] == [r["eventID"] for r in records[:4]]
     assert len(letters) == 1 and letters[0].stage == "frame" and letters[0].offset == 4
     assert "truncated" in letters[0].reason and letters[0].raw.startswith('{"eventVersion"')
     # Cut between records: everything is kept and the unclosed array is reported.
-    events, letters = _parse_bytes(compact[: starts[3]])
+    events, letters = parse_bytes(compact[: starts[3]], "aws.cloudtrail")
     assert len(events) == 3 and len(letters) == 1 and "array is closed" in letters[0].reason
 
 
 def test_corrupt_record_in_the_middle_does_not_lose_the_rest() -> None:
     compact, records = _compact_records_file(7)
     at = compact.index(b'"eventSource"', compact.index(records[2]["eventID"].encode()))
-    events, letters = _parse_bytes(compact[:at] + b"@@" + compact[at:])
+    events, letters = parse_bytes(compact[:at] + b"@@" + compact[at:], "aws.cloudtrail")
     assert len(events) == 6 and len(letters) == 1
     assert letters[0].offset == 3 and letters[0].reason.startswith("invalid JSON")
     assert records[3]["eventID"] in letters[0].raw and records[4]["eventID"] not in letters[0].raw
@@ -451,11 +440,6 @@ def _record_ends(text: str) -> list[int]:
 
 _RECORD_ENDS = _record_ends(_PRETTY.decode("ascii"))
 _ARRAY_END = _PRETTY.rindex(b"]")
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
 _FIELDS = [
     "eventTime",
     "userIdentity",
@@ -472,23 +456,23 @@ _FIELDS = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(cut=st.integers(min_value=0, max_value=len(_PRETTY)))
 def test_truncation_keeps_exactly_the_complete_records(cut: int) -> None:
-    events, letters = _parse_bytes(_PRETTY[:cut])
+    events, letters = parse_bytes(_PRETTY[:cut], "aws.cloudtrail")
     complete = sum(1 for end in _RECORD_ENDS if end <= cut)
     assert len(events) == complete
-    assert all(letter.reason for letter in letters)
+    assert_well_formed(events, letters, "aws.cloudtrail")
     if _PRETTY[:cut].strip() and cut <= _ARRAY_END:
         assert letters, "a cut inside the Records array must be reported"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(
     noise=st.binary(max_size=40),
     at=st.integers(min_value=0, max_value=len(_PRETTY)),
     field=st.sampled_from(_FIELDS),
-    value=_JSON,
+    value=JSON_VALUES,
     huge=st.integers(min_value=0, max_value=300_000),
     shape=st.sampled_from(["records", "lines", "array"]),
 )
@@ -503,12 +487,10 @@ def test_never_raises_on_damaged_input(noise: bytes, at: int, field: str, value:
         data = b"\n".join(orjson.dumps(r) for r in records)
     else:
         data = orjson.dumps(records)
-    events, letters = _parse_bytes(damaged)
-    assert all(letter.reason for letter in letters)
-    events, letters = _parse_bytes(data)
-    assert all(letter.reason for letter in letters)
+    assert_well_formed(*parse_bytes(damaged, "aws.cloudtrail"), "aws.cloudtrail")
+    events, letters = parse_bytes(data, "aws.cloudtrail")
+    assert_well_formed(events, letters, "aws.cloudtrail")
     assert len(events) + len(letters) == len(records)
     assert events[-1]["event"]["id"] == records[-1]["eventID"]
     for doc in events:
-        assert doc["@timestamp"].endswith("Z")
         datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00"))

@@ -11,12 +11,12 @@ parser_apache2 (host/user/.../code and size as integers, null for "-"), ``<parse
 from __future__ import annotations
 
 import gzip
-import tempfile
 from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _property_cases import FUZZ, assert_well_formed, parse_bytes
+from hypothesis import given
 from hypothesis import strategies as st
 from oracle import parse_file, sample
 
@@ -103,12 +103,18 @@ def test_format_none_records_are_mapped_by_the_log_type_of_their_line(tmp_path: 
     assert nginx["http"]["response"]["status_code"] == 404
 
 
-def test_parsed_syslog_record_maps_like_the_line_itself(tmp_path: Path) -> None:
-    events, letters = parse_file(_write(tmp_path, "a.json", _lines(SYSLOG_PARSED)), "fluentd", OPTIONS)
+def _parsed_and_direct(tmp_path: Path, record: dict, dataset: str, line: str) -> tuple[dict, dict]:
+    """The one event fluentd makes of a parsed `record` (mapped as `dataset`), and what `dataset`
+    makes of the `line` fluentd parsed it from."""
+    events, letters = parse_file(_write(tmp_path, "a.json", _lines(record)), "fluentd", OPTIONS)
     assert not letters
-    direct = formats.get("linux.auth").to_ecs(SSHD_LINE, OPTIONS)
     (doc,) = events
-    assert doc["event"]["dataset"] == "linux.auth"
+    assert doc["event"]["dataset"] == dataset
+    return doc, formats.get(dataset).to_ecs(line, OPTIONS)
+
+
+def test_parsed_syslog_record_maps_like_the_line_itself(tmp_path: Path) -> None:
+    doc, direct = _parsed_and_direct(tmp_path, SYSLOG_PARSED, "linux.auth", SSHD_LINE)
     for field in ("@timestamp", "message", "host", "process", "user", "source"):
         assert doc[field] == direct[field], field
     assert {k: v for k, v in doc["event"].items() if k not in ("dataset", "ingested")} == direct["event"]
@@ -129,11 +135,7 @@ def test_parsed_syslog_with_priority_and_without_ident(tmp_path: Path) -> None:
 
 
 def test_parsed_nginx_record_maps_like_the_line_itself(tmp_path: Path) -> None:
-    events, letters = parse_file(_write(tmp_path, "a.json", _lines(NGINX_PARSED)), "fluentd", OPTIONS)
-    assert not letters
-    direct = formats.get("nginx.access").to_ecs(NGINX_LINE, OPTIONS)
-    (doc,) = events
-    assert doc["event"]["dataset"] == "nginx.access"
+    doc, direct = _parsed_and_direct(tmp_path, NGINX_PARSED, "nginx.access", NGINX_LINE)
     for field in ("@timestamp", "source", "client", "url", "user_agent"):
         assert doc.get(field) == direct.get(field), field
     assert doc["http"]["request"] == direct["http"]["request"]
@@ -252,7 +254,7 @@ _JUNK = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(
     cut=st.integers(min_value=0, max_value=len(_SEED)),
     insert_at=st.integers(min_value=0, max_value=len(_SEED)),
@@ -265,10 +267,6 @@ _JUNK = st.one_of(
 def test_hostile_input_never_raises(cut, insert_at, noise, base, key, junk, huge) -> None:
     record = {**base, key: junk, "agent": "a" * huge}
     data = _SEED[:cut] + noise + _SEED[insert_at:] + b"\n" + _lines(record)
-    with tempfile.TemporaryDirectory() as directory:
-        events, letters = parse_file(_write(Path(directory), "fuzz.json", data), "fluentd", OPTIONS)
+    events, letters = parse_bytes(data, "fluentd", OPTIONS)
     assert events or letters
-    for doc in events:
-        assert doc["@timestamp"].endswith("Z") and doc["event"]["dataset"]
-    for letter in letters:
-        assert letter.reason
+    assert_well_formed(events, letters)  # the dataset is the carried log's

@@ -4,14 +4,13 @@ every mode, headers, rate-based rules, bad records and routing."""
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _property_cases import FUZZ, JSON_VALUES, assert_well_formed, parse_bytes
+from hypothesis import given
 from hypothesis import strategies as st
 from oracle import assert_fields, expected, get, parse_file, sample
 
@@ -235,11 +234,6 @@ def test_firehose_test_envelope_is_out_of_scope() -> None:
 
 
 _SAMPLE = sample("waf/test-waf.log").read_bytes()
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
 _FIELDS = [
     "timestamp",
     "action",
@@ -253,23 +247,13 @@ _FIELDS = [
 ]
 
 
-def _parse_bytes(data: bytes) -> tuple[list[dict[str, Any]], list[Any]]:
-    fd, name = tempfile.mkstemp(suffix=".log")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return parse_file(name, "aws.waf")
-    finally:
-        os.unlink(name)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(
     cut=st.integers(min_value=0, max_value=len(_SAMPLE)),
     noise=st.binary(max_size=40),
     at=st.integers(min_value=0, max_value=len(_SAMPLE)),
     field=st.sampled_from(_FIELDS),
-    value=_JSON,
+    value=JSON_VALUES,
     huge=st.integers(min_value=0, max_value=300_000),
 )
 def test_never_raises_on_damaged_input(cut: int, noise: bytes, at: int, field: str, value: Any, huge: int) -> None:
@@ -280,10 +264,8 @@ def test_never_raises_on_damaged_input(cut: int, noise: bytes, at: int, field: s
     big = orjson.loads(_SAMPLE.splitlines()[1])
     big["httpRequest"]["headers"].append({"name": "X-Big", "value": "A" * huge})
     data = damaged + b"\n" + orjson.dumps(record) + b"\n" + orjson.dumps(big) + b"\n"
-    events, letters = _parse_bytes(data)
+    events, letters = parse_bytes(data, "aws.waf")
     lines = [line for line in data.split(b"\n") if line.strip()]  # framing splits on \n only
     assert len(events) + len(letters) == len(lines)
-    assert all(letter.reason for letter in letters)
+    assert_well_formed(events, letters, "aws.waf")
     assert events[-1]["aws"]["waf"]["request"]["headers"][-1]["name"] == "X-Big"
-    for doc in events:
-        assert doc["@timestamp"].endswith("Z") and doc["event"]["dataset"] == "aws.waf"

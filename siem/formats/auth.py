@@ -88,16 +88,21 @@ def _auth(doc: dict[str, Any]) -> dict[str, Any]:
     return doc.setdefault("system", {}).setdefault("auth", {})
 
 
+def _ssh_peer(doc: dict[str, Any], match: re.Match[str], ssh: dict[str, Any]) -> None:
+    """system.auth.ssh, and the user and address (with port) that an sshd message names."""
+    _auth(doc)["ssh"] = ssh
+    if match["user"]:
+        doc["user"] = {"name": match["user"]}
+    _set_source(doc, match["addr"], match["port"])
+
+
 def _sshd(msg: str, doc: dict[str, Any], event: dict[str, Any]) -> bool:
     match = _SSH_AUTH.match(msg)
     if match:
         ssh: dict[str, Any] = {"event": match["event"], "method": match["method"]}
         if match["sig"]:
             ssh["signature"] = match["sig"]
-        _auth(doc)["ssh"] = ssh
-        if match["user"]:
-            doc["user"] = {"name": match["user"]}
-        _set_source(doc, match["addr"], match["port"])
+        _ssh_peer(doc, match, ssh)
         if match["event"] == "Accepted":
             event.update(action="ssh_login", category=["authentication", "session"], type=["info"], outcome="success")
         elif match["event"] == "Failed":
@@ -105,10 +110,7 @@ def _sshd(msg: str, doc: dict[str, Any], event: dict[str, Any]) -> bool:
         return True
     match = _SSH_INVALID.match(msg)
     if match:
-        _auth(doc)["ssh"] = {"event": match["event"]}
-        if match["user"]:
-            doc["user"] = {"name": match["user"]}
-        _set_source(doc, match["addr"], match["port"])
+        _ssh_peer(doc, match, {"event": match["event"]})
         event.update(action="ssh_login", category=["authentication"], type=["info"], outcome="failure")
         return True
     match = _SSH_DROPPED.match(msg)
@@ -122,10 +124,7 @@ def _sshd(msg: str, doc: dict[str, Any], event: dict[str, Any]) -> bool:
         return True
     match = _SSH_CLOSED.match(msg)
     if match and valid_ip(match["addr"].rstrip(":")):
-        _auth(doc)["ssh"] = {"event": match["event"]}
-        if match["user"]:
-            doc["user"] = {"name": match["user"]}
-        _set_source(doc, match["addr"], match["port"])
+        _ssh_peer(doc, match, {"event": match["event"]})
         return False  # the message may still name a PAM user; nothing above consumed it
     match = _USER_FROM.match(msg)
     if match and match["user"]:

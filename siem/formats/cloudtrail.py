@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from siem.formats._json_payload import as_object, nonempty_str, strings
 from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped
 from siem.normalize import iso_utc, valid_ip
 
@@ -191,21 +192,15 @@ def iter_records(stream: BinaryIO) -> Iterator[Record | BadRecord | Skipped]:
                 if win.text[win.pos] == "}":
                     win.pos += 1
                 else:
-                    unexpected = _Corrupt("unexpected content after the Records array")
-                    bad, more = _skip_bad(win, index, unexpected, _RESYNC_TOP)
-                    yield bad
+                    # Here and below _skip_bad's "more" is not needed: with nothing left, skip_ws() ends the loop.
+                    yield _skip_bad(win, index, _Corrupt("unexpected content after the Records array"), _RESYNC_TOP)[0]
                     index += 1
-                    if not more:
-                        return
             continue
         try:
             value = _decode(win, "\n")
         except _Corrupt as exc:
-            bad, more = _skip_bad(win, index, exc, _RESYNC_TOP)
-            yield bad
+            yield _skip_bad(win, index, exc, _RESYNC_TOP)[0]
             index += 1
-            if not more:
-                return
             continue
         if isinstance(value, dict) and isinstance(value.get("Records"), list):
             for item in value["Records"]:  # a wrapper whose first key was not Records
@@ -293,6 +288,7 @@ _PAYLOADS = (
     ("additionalEventData", "additional_eventdata"),
     ("serviceEventDetails", "service_event_details"),
 )
+_EVENT = (("eventName", "action"), ("eventSource", "provider"), ("eventID", "id"))
 _SCALARS = (
     ("eventVersion", "event_version"),
     ("eventType", "event_type"),
@@ -306,15 +302,39 @@ _SCALARS = (
     ("errorCode", "error_code"),
     ("errorMessage", "error_message"),
 )
+# userIdentity, its sessionContext.sessionIssuer and insightDetails: string fields kept as they are.
+_IDENTITY = (
+    ("type", "type"),
+    ("principalId", "principal_id"),
+    ("arn", "arn"),
+    ("accountId", "account_id"),
+    ("accessKeyId", "access_key_id"),
+    ("userName", "user_name"),
+    ("invokedBy", "invoked_by"),
+    ("identityProvider", "identity_provider"),
+    ("credentialId", "credential_id"),
+    ("userId", "user_id"),
+    ("identityStoreArn", "identity_store_arn"),
+)
+_ISSUER = (
+    ("type", "type"),
+    ("principalId", "principal_id"),
+    ("arn", "arn"),
+    ("accountId", "account_id"),
+    ("userName", "user_name"),
+)
+_INSIGHT = (
+    ("state", "state"),
+    ("eventSource", "event_source"),
+    ("eventName", "event_name"),
+    ("insightType", "insight_type"),
+    ("errorCode", "error_code"),
+)
 _BOOLS = (
     ("readOnly", "read_only"),
     ("managementEvent", "management_event"),
     ("sessionCredentialFromConsole", "session_credential_from_console"),
 )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _bool(value: Any) -> bool | None:
@@ -408,23 +428,7 @@ def _arn_name(arn: str | None) -> tuple[str | None, str | None]:
 
 def _identity(ident: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any], related_users: list[str]) -> None:
     """userIdentity → user.* and aws.cloudtrail.user_identity.*; the name is the person or session."""
-    out: dict[str, Any] = {}
-    for key, target in (
-        ("type", "type"),
-        ("principalId", "principal_id"),
-        ("arn", "arn"),
-        ("accountId", "account_id"),
-        ("accessKeyId", "access_key_id"),
-        ("userName", "user_name"),
-        ("invokedBy", "invoked_by"),
-        ("identityProvider", "identity_provider"),
-        ("credentialId", "credential_id"),
-        ("userId", "user_id"),
-        ("identityStoreArn", "identity_store_arn"),
-    ):
-        value = _text(ident.get(key))
-        if value:
-            out[target] = value
+    out: dict[str, Any] = strings(ident, _IDENTITY)
     kind = out.get("type")
     context = ident.get("sessionContext")
     issuer_name = None
@@ -435,34 +439,24 @@ def _identity(ident: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any], re
             mfa = attributes.get("mfaAuthenticated")
             if isinstance(mfa, str | bool):
                 session["mfa_authenticated"] = str(mfa).lower()
-            created = _text(attributes.get("creationDate"))
+            created = nonempty_str(attributes.get("creationDate"))
             if created:
                 try:
                     session["creation_date"] = _timestamp(created)
                 except RecordError:
                     session["creation_date"] = created  # old records: 20131102T010628Z
-        source_identity = _text(context.get("sourceIdentity"))
+        source_identity = nonempty_str(context.get("sourceIdentity"))
         if source_identity:
             session["source_identity"] = source_identity
             related_users.append(source_identity)
         issuer = context.get("sessionIssuer")
         if isinstance(issuer, dict):
-            issued = {
-                target: value
-                for key, target in (
-                    ("type", "type"),
-                    ("principalId", "principal_id"),
-                    ("arn", "arn"),
-                    ("accountId", "account_id"),
-                    ("userName", "user_name"),
-                )
-                if (value := _text(issuer.get(key)))
-            }
+            issued = strings(issuer, _ISSUER)
             if issued:
                 session["session_issuer"] = issued
                 issuer_name = issued.get("user_name")
         web = context.get("webIdFederationData")
-        if isinstance(web, dict) and _text(web.get("federatedProvider")):
+        if isinstance(web, dict) and nonempty_str(web.get("federatedProvider")):
             session["web_id_federation_data"] = {"federated_provider": web["federatedProvider"]}
         if session:
             out["session_context"] = session
@@ -490,7 +484,7 @@ def _identity(ident: dict[str, Any], doc: dict[str, Any], ct: dict[str, Any], re
         user["name"] = name
     user_id = out.get("principal_id") or out.get("user_id")
     on_behalf = ident.get("onBehalfOf")
-    if isinstance(on_behalf, dict) and _text(on_behalf.get("userId")):
+    if isinstance(on_behalf, dict) and nonempty_str(on_behalf.get("userId")):
         out["on_behalf_of"] = {"user_id": on_behalf["userId"]}
     if user_id:
         user["id"] = user_id
@@ -508,11 +502,7 @@ def _resources(value: Any) -> list[dict[str, Any]]:
         for item in value:
             if not isinstance(item, dict):
                 continue
-            resource = {
-                target: item[key]
-                for key, target in (("ARN", "arn"), ("arn", "arn"), ("accountId", "account_id"), ("type", "type"))
-                if isinstance(item.get(key), str) and item[key]
-            }
+            resource = strings(item, (("ARN", "arn"), ("arn", "arn"), ("accountId", "account_id"), ("type", "type")))
             if resource:
                 seen.setdefault((resource.get("arn"), resource.get("account_id"), resource.get("type")), resource)
     return list(seen.values())
@@ -521,14 +511,14 @@ def _resources(value: Any) -> list[dict[str, Any]]:
 def _s3_object(doc: dict[str, Any], ct: dict[str, Any], params: dict[str, Any]) -> None:
     """S3 calls: the object as file.* and the bucket/object ARNs in resources, so one search on
     an object or bucket finds data events and management events alike."""
-    bucket = _text(params.get("bucketName"))
+    bucket = nonempty_str(params.get("bucketName"))
     if bucket is None:
         return
     resources = ct.setdefault("resources", [])
     arns = {r.get("arn") for r in resources}
     bucket_arn = f"arn:aws:s3:::{bucket}"
     wanted = [(bucket_arn, "AWS::S3::Bucket")]
-    key = _text(params.get("key"))
+    key = nonempty_str(params.get("key"))
     if key:
         wanted.append((f"{bucket_arn}/{key}", "AWS::S3::Object"))
         directory, _, filename = key.rpartition("/")
@@ -544,24 +534,11 @@ def _s3_object(doc: dict[str, Any], ct: dict[str, Any], params: dict[str, Any]) 
 def cloudtrail_to_ecs(raw: dict[str, Any]) -> dict[str, Any]:
     """One CloudTrail record (API call, console sign-in, service event or Insight) as ECS."""
     doc: dict[str, Any] = {"@timestamp": _timestamp(raw.get("eventTime"))}
-    ct: dict[str, Any] = {}
-    event: dict[str, Any] = {"kind": "event"}
+    ct: dict[str, Any] = strings(raw, _SCALARS)
+    event: dict[str, Any] = {"kind": "event", **strings(raw, _EVENT)}
+    name, source = event.get("action"), event.get("provider")
     related_users: list[str] = []
 
-    name = _text(raw.get("eventName"))
-    source = _text(raw.get("eventSource"))
-    if name:
-        event["action"] = name
-    if source:
-        event["provider"] = source
-    event_id = _text(raw.get("eventID"))
-    if event_id:
-        event["id"] = event_id
-
-    for key, target in _SCALARS:
-        value = raw.get(key)
-        if isinstance(value, str) and value:
-            ct[target] = value
     for key, target in _BOOLS:
         value = _bool(raw.get(key))
         if value is not None:
@@ -570,7 +547,7 @@ def cloudtrail_to_ecs(raw: dict[str, Any]) -> dict[str, Any]:
         value = raw.get(key)
         if value is None:
             continue
-        value = _drop_nulls(value) if isinstance(value, dict) else {"value": _drop_nulls(value)}
+        value = as_object(_drop_nulls(value))
         if value:
             ct[target] = value
 
@@ -596,14 +573,14 @@ def cloudtrail_to_ecs(raw: dict[str, Any]) -> dict[str, Any]:
             flag = _bool(extra.get(key))
             if flag is not None:
                 login[target] = flag
-        if _text(extra.get("LoginTo")):
+        if nonempty_str(extra.get("LoginTo")):
             login["login_to"] = extra["LoginTo"]
         if login:
             ct["console_login"] = {"additional_eventdata": login}
     doc["event"] = event
 
     cloud: dict[str, Any] = {"provider": "aws"}
-    region = _text(raw.get("awsRegion"))
+    region = nonempty_str(raw.get("awsRegion"))
     if region:
         cloud["region"] = region
     account = ct.get("recipient_account_id") or ct.get("user_identity", {}).get("account_id")
@@ -611,27 +588,27 @@ def cloudtrail_to_ecs(raw: dict[str, Any]) -> dict[str, Any]:
         cloud["account"] = {"id": account}
     doc["cloud"] = cloud
 
-    address = _text(raw.get("sourceIPAddress"))
+    address = nonempty_str(raw.get("sourceIPAddress"))
     if address:
         ip = valid_ip(address)
         doc["source"] = {"ip": ip, "address": ip} if ip else {"address": address}
-    agent = _text(raw.get("userAgent"))
+    agent = nonempty_str(raw.get("userAgent"))
     if agent:
         doc["user_agent"] = {"original": agent}
 
     tls_details = raw.get("tlsDetails")
     if isinstance(tls_details, dict):
         tls: dict[str, Any] = {}
-        version = _text(tls_details.get("tlsVersion"))
+        version = nonempty_str(tls_details.get("tlsVersion"))
         if version:
             protocol, _, number = version.partition("v")
             if number:
                 tls["version"] = number
                 tls["version_protocol"] = protocol.lower()
-        cipher = _text(tls_details.get("cipherSuite"))
+        cipher = nonempty_str(tls_details.get("cipherSuite"))
         if cipher:
             tls["cipher"] = cipher
-        host = _text(tls_details.get("clientProvidedHostHeader"))
+        host = nonempty_str(tls_details.get("clientProvidedHostHeader"))
         if host:
             tls["client"] = {"server_name": host}
         if tls:
@@ -644,40 +621,30 @@ def cloudtrail_to_ecs(raw: dict[str, Any]) -> dict[str, Any]:
     if params:
         if source == "s3.amazonaws.com":
             _s3_object(doc, ct, params)
-        target_name = _text(params.get("userName"))
+        target_name = nonempty_str(params.get("userName"))
         if target_name:
             doc.setdefault("user", {})["target"] = {"name": target_name}
-        new_name = _text(params.get("newUserName"))
+        new_name = nonempty_str(params.get("newUserName"))
         if new_name:
             doc.setdefault("user", {})["changes"] = {"name": new_name}
             related_users.append(new_name)
-        group_name = _text(params.get("groupName"))
+        group_name = nonempty_str(params.get("groupName"))
         if group_name:
             doc["group"] = {"name": group_name}
-        session_name = _text(params.get("roleSessionName"))
+        session_name = nonempty_str(params.get("roleSessionName"))
         if session_name:
             related_users.append(session_name)
     if response:
         created_user = response.get("user")
-        if isinstance(created_user, dict) and _text(created_user.get("userId")):
+        if isinstance(created_user, dict) and nonempty_str(created_user.get("userId")):
             doc.setdefault("user", {}).setdefault("target", {})["id"] = created_user["userId"]
         created_group = response.get("group")
-        if isinstance(created_group, dict) and _text(created_group.get("groupId")):
+        if isinstance(created_group, dict) and nonempty_str(created_group.get("groupId")):
             doc.setdefault("group", {})["id"] = created_group["groupId"]
 
     insight = raw.get("insightDetails")
     if isinstance(insight, dict):
-        details = {
-            target: insight[key]
-            for key, target in (
-                ("state", "state"),
-                ("eventSource", "event_source"),
-                ("eventName", "event_name"),
-                ("insightType", "insight_type"),
-                ("errorCode", "error_code"),
-            )
-            if _text(insight.get(key))
-        }
+        details: dict[str, Any] = strings(insight, _INSIGHT)
         context = insight.get("insightContext")
         if isinstance(context, dict) and context:
             details["insight_context"] = _drop_nulls(context)

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from siem import formats
+from siem.formats._json_payload import strings
 from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped
 from siem.normalize import iso_utc
 
@@ -42,6 +43,8 @@ _ENVELOPE_SNIFF = re.compile(
 )
 _EKS_GROUP = re.compile(r"^/aws/eks/([^/]+)/cluster$")
 _FLOW_PREFIX = re.compile(r"^\d{1,2} \S")  # a flow log line starts with its version number
+# Envelope fields kept under aws.cloudwatch.* with every log event.
+_ENVELOPE_FIELDS = (("logGroup", "log_group"), ("logStream", "log_stream"), ("owner", "owner"))
 _AUDIT_HINT = '"auditID"'
 _TRAIL_HINT = '"eventVersion"'
 
@@ -260,10 +263,7 @@ class CloudWatchLogsLogType:
             if isinstance(log_event.get("id"), str):
                 doc["event"]["id"] = log_event["id"]
         doc.setdefault("event", {})["dataset"] = dataset
-        cloudwatch: dict[str, Any] = {}
-        for key, name in (("logGroup", "log_group"), ("logStream", "log_stream"), ("owner", "owner")):
-            if isinstance(raw.get(key), str) and raw[key]:
-                cloudwatch[name] = raw[key]
+        cloudwatch: dict[str, Any] = strings(raw, _ENVELOPE_FIELDS)
         if isinstance(log_event.get("id"), str):
             cloudwatch["id"] = log_event["id"]
         if received is not None:

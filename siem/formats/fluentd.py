@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from siem import formats
-from siem.formats.base import BadRecord, LogType, ParseOptions, Record, RecordError, Skipped, iter_lines
+from siem.formats.base import BadRecord, JsonLinesFormat, LogType, ParseOptions, Record, RecordError, Skipped
 from siem.normalize import iso_utc
 from siem.timeparse import resolve_timezone
 
@@ -240,7 +240,23 @@ def _fallback(raw: dict[str, Any], options: ParseOptions) -> tuple[dict[str, Any
     return doc, FluentdLogType.dataset
 
 
-class FluentdLogType:
+def _not_json_object(bad: BadRecord) -> Record | BadRecord:
+    """A line the JSON-lines framing refused: an out_file line (time, tag, then the record), a
+    single_value line (the bare message), or a broken JSON record, which stays a BadRecord."""
+    line = bad.raw
+    out_file = _OUT_FILE.match(line)
+    if out_file is None:
+        return bad if line[:1] == b"{" else (bad.offset, {"message": line.decode("utf-8", errors="replace")})
+    try:
+        obj = orjson.loads(out_file.group(3))  # '{' ... '}': an object whenever it parses
+    except orjson.JSONDecodeError as exc:
+        return BadRecord(bad.offset, f"invalid JSON: {exc}", line)
+    obj.setdefault("time", out_file.group(1).decode())
+    obj.setdefault("tag", out_file.group(2).decode("utf-8", errors="replace"))
+    return bad.offset, obj
+
+
+class FluentdLogType(JsonLinesFormat):
     dataset = "fluentd"
     description = "fluentd/td-agent records on S3 (fluent-plugin-s3: json, out_file or single_value format)"
     # fluent-plugin-s3 keys as the usual td-agent setup writes them: <source>/<tag>/YYYY/MM/DD/...
@@ -264,24 +280,9 @@ class FluentdLogType:
         return _ACCESS_KEYS <= keys <= _ACCESS_ALL or {"host", "ident", "message"} <= keys <= _SYSLOG_KEYS
 
     def records(self, stream: BinaryIO, options: ParseOptions) -> Iterator[Record | BadRecord | Skipped]:
-        for offset, line in iter_lines(stream):
-            out_file = _OUT_FILE.match(line)
-            body = out_file.group(3) if out_file else line
-            if body[:1] != b"{":  # single_value format: the bare message
-                yield offset, {"message": line.decode("utf-8", errors="replace")}
-                continue
-            try:
-                obj = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                yield BadRecord(offset, f"invalid JSON: {exc}", line)
-                continue
-            if not isinstance(obj, dict):
-                yield BadRecord(offset, f"expected a JSON object, got {type(obj).__name__}", line)
-                continue
-            if out_file:
-                obj.setdefault("time", out_file.group(1).decode())
-                obj.setdefault("tag", out_file.group(2).decode("utf-8", errors="replace"))
-            yield offset, obj
+        """JSON lines as JsonLinesFormat frames them; out_file and single_value lines are what it refuses."""
+        for item in super().records(stream, options):
+            yield _not_json_object(item) if isinstance(item, BadRecord) else item
 
     def to_ecs(self, raw: Any, options: ParseOptions) -> dict[str, Any] | None:
         if not isinstance(raw, dict):

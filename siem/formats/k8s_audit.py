@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from siem.formats._json_payload import as_object, nonempty_str, strings
 from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, iter_lines
 from siem.formats.cloudwatch_logs import iter_json_documents
 from siem.normalize import iso_utc, valid_ip
@@ -41,18 +42,19 @@ _VERB_TYPES: dict[str, list[str]] = {
     "watch": ["access"],
 }
 _DECISION_TYPES = {"allow": "allowed", "forbid": "denied"}
-_STRING_FIELDS = ("apiVersion", "kind", "level", "auditID", "stage", "requestURI", "verb", "userAgent")
-_OBJECT_REF_FIELDS = (
-    "resource",
-    "subresource",
-    "namespace",
-    "name",
-    "uid",
-    "apiGroup",
-    "apiVersion",
-    "resourceVersion",
+
+
+def _same_names(*keys: str) -> tuple[tuple[str, str], ...]:
+    """(key, target) pairs for strings(): audit fields keep their Kubernetes names under kubernetes.audit."""
+    return tuple(zip(keys, keys, strict=True))
+
+
+_STRING_FIELDS = _same_names("apiVersion", "kind", "level", "auditID", "stage", "requestURI", "verb", "userAgent")
+_OBJECT_REF_FIELDS = _same_names(
+    "resource", "subresource", "namespace", "name", "uid", "apiGroup", "apiVersion", "resourceVersion"
 )
-_STATUS_FIELDS = ("status", "reason", "message")
+_STATUS_FIELDS = _same_names("status", "reason", "message")
+_USER_FIELDS = _same_names("username", "uid")
 _SHELL_SUBRESOURCES = frozenset({"exec", "attach"})
 
 
@@ -85,10 +87,6 @@ def _time(value: Any) -> str | None:
     return iso_utc(dt)
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _str_list(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
@@ -113,11 +111,7 @@ def _dedot(mapping: Any) -> dict[str, Any]:
 def _user_info(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return {}
-    info: dict[str, Any] = {}
-    for key in ("username", "uid"):
-        text = _str(value.get(key))
-        if text:
-            info[key] = text
+    info: dict[str, Any] = strings(value, _USER_FIELDS)
     groups = _str_list(value.get("groups"))
     if groups:
         info["groups"] = groups
@@ -125,11 +119,6 @@ def _user_info(value: Any) -> dict[str, Any]:
     if extra:
         info["extra"] = extra
     return info
-
-
-def _flat(value: Any) -> dict[str, Any]:
-    """requestObject/responseObject are mapped flat_object: always give them an object."""
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def _url(uri: str) -> dict[str, Any]:
@@ -249,11 +238,7 @@ class K8sAuditLogType:
         if timestamp is None:
             raise RecordError("audit event has no valid requestReceivedTimestamp, stageTimestamp or timestamp")
 
-        audit: dict[str, Any] = {}
-        for key in _STRING_FIELDS:
-            text = _str(raw.get(key))
-            if text:
-                audit[key] = text
+        audit: dict[str, Any] = strings(raw, _STRING_FIELDS)
         if received:
             audit["requestReceivedTimestamp"] = received
         if staged:
@@ -268,12 +253,7 @@ class K8sAuditLogType:
         if impersonated:
             audit["impersonatedUser"] = impersonated
         object_ref = raw.get("objectRef")
-        ref: dict[str, str] = {}
-        if isinstance(object_ref, dict):
-            for key in _OBJECT_REF_FIELDS:
-                text = _str(object_ref.get(key))
-                if text:
-                    ref[key] = text
+        ref = strings(object_ref, _OBJECT_REF_FIELDS) if isinstance(object_ref, dict) else {}
         if ref:
             audit["objectRef"] = ref
         status = raw.get("responseStatus")
@@ -283,10 +263,7 @@ class K8sAuditLogType:
             value = status.get("code")
             if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1000:
                 code = response["code"] = value
-            for key in _STATUS_FIELDS:
-                text = _str(status.get(key))
-                if text:
-                    response[key] = text
+            response.update(strings(status, _STATUS_FIELDS))
             if isinstance(status.get("details"), dict):
                 response["details"] = status["details"]
             if response:
@@ -294,9 +271,9 @@ class K8sAuditLogType:
         annotations = _dedot(raw.get("annotations"))
         if annotations:
             audit["annotations"] = annotations
-        for key in ("requestObject", "responseObject"):
+        for key in ("requestObject", "responseObject"):  # mapped flat_object
             if raw.get(key) is not None:
-                audit[key] = _flat(raw[key])
+                audit[key] = as_object(raw[key])
 
         verb = audit.get("verb")
         decision = annotations.get("authorization_k8s_io/decision")
@@ -313,8 +290,8 @@ class K8sAuditLogType:
             event["outcome"] = "success" if code < 400 else "failure"
         elif decision == "forbid":
             event["outcome"] = "failure"
-        reason = annotations.get("authorization_k8s_io/reason")
-        if isinstance(reason, str) and reason:
+        reason = nonempty_str(annotations.get("authorization_k8s_io/reason"))
+        if reason:
             event["reason"] = reason
         if received:
             event["start"] = received

@@ -70,8 +70,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _rule_id(value: Any) -> str | None:
-    return _text(value.get("ruleId")) if isinstance(value, dict) else None
+def _rule_id(value: Any, key: str = "ruleId") -> str | None:
+    return _text(value.get(key)) if isinstance(value, dict) else None
 
 
 def _matched_rule_ids(raw: dict[str, Any], terminating: str | None) -> list[str]:
@@ -83,27 +83,22 @@ def _matched_rule_ids(raw: dict[str, Any], terminating: str | None) -> list[str]
         if rule and rule != _NOT_A_RULE and rule not in ids:
             ids.append(rule)
 
+    def add_listed(container: dict[str, Any], key: str, id_key: str = "ruleId") -> None:
+        rules = container.get(key)
+        if isinstance(rules, list):
+            for rule in rules:
+                add(_rule_id(rule, id_key))
+
     add(terminating)
-    rules = raw.get("nonTerminatingMatchingRules")
-    if isinstance(rules, list):
-        for rule in rules:
-            add(_rule_id(rule))
+    add_listed(raw, "nonTerminatingMatchingRules")
     groups = raw.get("ruleGroupList")
     if isinstance(groups, list):
         for group in groups:
-            if not isinstance(group, dict):
-                continue
-            add(_rule_id(group.get("terminatingRule")))
-            for key in ("nonTerminatingMatchingRules", "excludedRules"):
-                rules = group.get(key)
-                if isinstance(rules, list):
-                    for rule in rules:
-                        add(_rule_id(rule))
-    rate_rules = raw.get("rateBasedRuleList")
-    if isinstance(rate_rules, list):
-        for rule in rate_rules:
-            if isinstance(rule, dict):
-                add(_text(rule.get("rateBasedRuleName")))
+            if isinstance(group, dict):
+                add(_rule_id(group.get("terminatingRule")))
+                add_listed(group, "nonTerminatingMatchingRules")
+                add_listed(group, "excludedRules")
+    add_listed(raw, "rateBasedRuleList", "rateBasedRuleName")
     return ids
 
 
