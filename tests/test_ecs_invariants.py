@@ -320,12 +320,7 @@ INVARIANTS: dict[str, Check] = {
 }
 
 # Violations in files owned elsewhere, to be fixed there; strict, so a fix makes the xfail fail.
-KNOWN: dict[tuple[str, str], str] = {
-    ("linux.auth", "categorized_in_pairs"): (
-        "siem/formats/auth.py _pam(): PAM session/auth lines get event.category without event.type "
-        "(as Elastic's oracle); set type [start] on 'session opened', [end] on 'session closed', [info] otherwise"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _cases() -> list[Any]:

@@ -236,9 +236,11 @@ def _pam(msg: str, doc: dict[str, Any], event: dict[str, Any]) -> None:
     if "authentication failure" in msg or (kind == "auth" and "user unknown" in msg):
         event.update(category=["authentication"], type=["info"], outcome="failure", action="authentication_failure")
     elif "session opened" in msg:
-        event["action"] = "logged-on"
+        event.update(action="logged-on", type=["start"])
     elif "session closed" in msg:
-        event["action"] = "logged-off"
+        event.update(action="logged-off", type=["end"])
+    if "category" in event:  # ECS: a category always comes with a type
+        event.setdefault("type", ["info"])
     if user:
         doc["user"] = user
 
