@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from oracle import assert_fields, expected, get, parse_file, sample
+from _web_cases import (
+    ACCESS_ORACLE_FIELDS,
+    assert_garbage_dead_lettered,
+    hostile_examples,
+    line_count,
+    mangle,
+    oracle_pairs,
+    parse_hostile,
+    parse_lines,
+    routed,
+    sniffed,
+)
+from oracle import get, parse_file, sample
 
 from siem.formats.base import ParseOptions
-from siem.formats.routing import Router
 
 ORACLE_FIELDS = [
-    "@timestamp",
-    "source.ip",
-    "source.address",
+    *ACCESS_ORACLE_FIELDS,
     "source.domain",
-    "source.port",
-    "destination.ip",
-    "destination.domain",
-    "destination.port",
-    "user.name",
-    "http.request.method",
-    "http.request.referrer",
-    "http.response.status_code",
-    "http.response.body.bytes",
-    "http.version",
-    "url.original",
-    "url.path",
-    "url.query",
-    "url.domain",
-    "url.extension",
-    "user_agent.original",
-    "event.outcome",
-    "event.category",
-    "event.kind",
     "tls.cipher",
     "tls.version",
     "tls.version_protocol",
@@ -55,13 +40,7 @@ FILES = {
 
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_apache_access_matches_elastic_oracle(name: str) -> None:
-    events, letters = parse_file(sample(f"apache_access/{name}"), "apache.access")
-    oracle = expected(sample(f"apache_access/{name}-expected.json"))
-    assert not letters
-    assert len(events) == len(oracle) == FILES[name]
-    for i, (ours, theirs) in enumerate(zip(events, oracle, strict=True)):
-        assert_fields(ours, theirs, ORACLE_FIELDS, label=f"{name} line {i}")
-        assert ours["event"]["dataset"] == "apache.access"
+    for ours, theirs in oracle_pairs("apache_access", name, "apache.access", ORACLE_FIELDS, FILES[name]):
         assert ours["event"]["type"] == ["access"]  # Elastic sets no event.type here
         assert set(get(theirs, "related.ip") or []) <= set(get(ours, "related.ip") or [])
         if "client" in theirs:
@@ -86,15 +65,8 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_peer() -> None:
     assert events[7]["client"]["ip"] == "89.160.20.112"
 
 
-def _write(lines: list[str]) -> Path:
-    handle = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8")  # noqa: SIM115
-    with handle:
-        handle.write("\n".join(lines) + "\n")
-    return Path(handle.name)
-
-
 def test_combined_edge_cases() -> None:
-    path = _write(
+    events, letters = parse_lines(
         [
             # vhost:port prefix, authuser, escaped quotes and backslashes, response time after the bytes
             'www.example.com:443 198.51.100.4 - bob [05/Mar/2024:10:00:00 +0100] "GET /q?s=%22x%22 HTTP/1.1" '
@@ -104,12 +76,9 @@ def test_combined_edge_cases() -> None:
             'X-Forwarded-For="203.0.113.50, 10.0.0.8"',
             # a request line Apache could not parse
             '198.51.100.4 - - [05/Mar/2024:10:00:02 +0100] "\\x16\\x03\\x01" 400 226 "-" "-"',
-        ]
+        ],
+        "apache.access",
     )
-    try:
-        events, letters = parse_file(path, "apache.access")
-    finally:
-        path.unlink()
     assert not letters
     vhost, behind_lb, garbage = events
     assert vhost["destination"] == {"address": "www.example.com", "domain": "www.example.com", "port": 443}
@@ -137,20 +106,12 @@ def test_combined_edge_cases() -> None:
 )
 def test_garbage_line_is_dead_lettered_with_position(garbage: str) -> None:
     good = sample("apache_access/test-access-ubuntu.log").read_text().splitlines()[0]
-    path = _write([good, garbage, good])
-    try:
-        events, letters = parse_file(path, "apache.access")
-    finally:
-        path.unlink()
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1
-    assert letters[0].stage == "map" and letters[0].reason
+    assert_garbage_dead_lettered(good, garbage, "apache.access")
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_sniffing(name: str) -> None:
-    head = sample(f"apache_access/{name}").read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head).dataset == "apache.access"
+    assert sniffed(sample(f"apache_access/{name}").read_bytes()) == "apache.access"
 
 
 @pytest.mark.parametrize(
@@ -165,29 +126,12 @@ def test_sniffing(name: str) -> None:
     ],
 )
 def test_key_layout(path: str) -> None:
-    assert Router().choose(path, b"whatever").dataset == "apache.access"
+    assert routed(path) == "apache.access"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cut=st.integers(min_value=0, max_value=1600),
-    junk=st.binary(max_size=64),
-    where=st.integers(min_value=0, max_value=1600),
-    huge=st.integers(min_value=0, max_value=200_000),
-)
+@hostile_examples(max_offset=1600)
 def test_hostile_input_never_raises(cut: int, junk: bytes, where: int, huge: int) -> None:
-    data = sample("apache_access/test-access-basic.log").read_bytes() + b"\n"
-    data = data[:cut] + b"\n" + data
-    data = data[:where] + junk + data[where:]
+    data = mangle(sample("apache_access/test-access-basic.log").read_bytes() + b"\n", cut, junk, where)
     data += b'1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1 "-" "' + b"U" * huge + b'"\n'
-    handle = tempfile.NamedTemporaryFile(suffix=".log", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(data)
-    try:
-        events, letters = parse_file(handle.name, "apache.access")
-    finally:
-        Path(handle.name).unlink()
-    lines = [ln for ln in data.split(b"\n") if ln.rstrip(b"\r\n").strip()]
-    assert len(events) + len(letters) == len(lines)
-    assert all(dl.reason for dl in letters)
-    assert all(e["@timestamp"].endswith("Z") for e in events)
+    events, letters = parse_hostile(data, "apache.access")
+    assert len(events) + len(letters) == line_count(data)

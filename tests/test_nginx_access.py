@@ -3,44 +3,26 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from _web_cases import (
+    ACCESS_ORACLE_FIELDS,
+    assert_garbage_dead_lettered,
+    hostile_examples,
+    line_count,
+    mangle,
+    parse_hostile,
+    parse_lines,
+    routed,
+    sniffed,
+)
 from oracle import assert_fields, expected, get, parse_file, sample
 
 from siem.formats.base import ParseOptions
-from siem.formats.routing import Router
 
-ORACLE_FIELDS = [
-    "@timestamp",
-    "source.ip",
-    "source.address",
-    "source.port",
-    "destination.ip",
-    "destination.domain",
-    "destination.port",
-    "user.name",
-    "http.request.method",
-    "http.request.referrer",
-    "http.response.status_code",
-    "http.response.body.bytes",
-    "http.version",
-    "url.original",
-    "url.path",
-    "url.query",
-    "url.domain",
-    "url.extension",
-    "user_agent.original",
-    "event.outcome",
-    "event.category",
-    "event.type",
-    "event.kind",
-    "nginx.access.remote_ip_list",
-]
+ORACLE_FIELDS = [*ACCESS_ORACLE_FIELDS, "event.type", "nginx.access.remote_ip_list"]
 FILES = {"test-access.log": 14, "test-nginx.log": 10, "test-test-with-host.log": 10}
 
 
@@ -94,27 +76,17 @@ def test_proxy_chain_default_trust_and_configured_trust() -> None:
     assert "10.0.0.2" in events[0]["related"]["ip"]  # hops stay searchable
 
 
-def _write(lines: list[str]) -> Path:
-    handle = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8")  # noqa: SIM115
-    with handle:
-        handle.write("\n".join(lines) + "\n")
-    return Path(handle.name)
-
-
 def test_main_format_trailing_x_forwarded_for() -> None:
     base = '[10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "curl/8"'
-    path = _write(
+    events, letters = parse_lines(
         [
             f'10.1.2.3 - - {base} "198.51.100.7, 10.9.9.9"',  # via our load balancer: believe XFF
             f'203.0.113.9 - - {base} "1.1.1.1"',  # straight from the internet: a forged XFF
             f'10.1.2.3 - - {base} "-"',
             f'10.1.2.3 - - {base} "not, an address"',
-        ]
+        ],
+        "nginx.access",
     )
-    try:
-        events, letters = parse_file(path, "nginx.access")
-    finally:
-        path.unlink()
     assert not letters
     via_lb, forged, no_xff, junk = events
     assert via_lb["source"]["ip"] == "198.51.100.7"
@@ -128,7 +100,7 @@ def test_main_format_trailing_x_forwarded_for() -> None:
 
 
 def test_edge_cases_of_the_line() -> None:
-    path = _write(
+    events, letters = parse_lines(
         [
             # authuser, IPv6 peer, escaped quotes in the user agent, request_time after the bytes
             '2001:db8::7 - alice [01/Jan/2024:00:00:00 +0000] "GET /x?a=%20b HTTP/2.0" 201 - 0.123 "-" "a \\"q\\" b"',
@@ -138,12 +110,9 @@ def test_edge_cases_of_the_line() -> None:
             '192.0.2.1 - - [01/Jan/2024:00:00:03 +0000] "GET http://example.org:8080/p?q=1 HTTP/1.1" 200 1 "-" "-"',
             # binary garbage on the HTTP port (nginx escapes it as \xHH)
             '192.0.2.1 - - [01/Jan/2024:00:00:04 +0000] "\\x16\\x03\\x01\\x00\\xF7\\x01" 400 157 "-" "-"',
-        ]
+        ],
+        "nginx.access",
     )
-    try:
-        events, letters = parse_file(path, "nginx.access")
-    finally:
-        path.unlink()
     assert not letters
     first, spaces, connect, proxy, garbage = events
     assert first["user"]["name"] == "alice" and first["related"]["user"] == ["alice"]
@@ -172,14 +141,7 @@ def test_edge_cases_of_the_line() -> None:
 )
 def test_garbage_line_is_dead_lettered_with_position(garbage: str) -> None:
     good = sample("nginx_access/test-access.log").read_text().splitlines()[0]
-    path = _write([good, garbage, good])
-    try:
-        events, letters = parse_file(path, "nginx.access")
-    finally:
-        path.unlink()
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1
-    assert letters[0].stage == "map" and letters[0].reason
+    assert_garbage_dead_lettered(good, garbage, "nginx.access")
 
 
 def test_invalid_trusted_proxy_is_a_clear_dead_letter() -> None:
@@ -199,46 +161,28 @@ def test_invalid_trusted_proxy_is_a_clear_dead_letter() -> None:
     ],
 )
 def test_sniffing(name: str, dataset: str) -> None:
-    head = sample(f"nginx_access/{name}").read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head).dataset == dataset
+    assert sniffed(sample(f"nginx_access/{name}").read_bytes()) == dataset
 
 
 def test_sniffing_main_format_and_paths() -> None:
     main = b'1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl/8" "-"\n'
-    assert Router().choose("/no/known/path", main).dataset == "nginx.access"
+    assert sniffed(main) == "nginx.access"
     for path in (
         "/var/log/nginx/access.log",
         "/var/log/nginx/access.log.1",
         "s3://logs/web-1/var/log/nginx/access.log.2.gz",
         "/var/log/nginx/example.com.access.log-20240101.gz",
     ):
-        assert Router().choose(path, b"whatever").dataset == "nginx.access", path
+        assert routed(path) == "nginx.access", path
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cut=st.integers(min_value=0, max_value=4000),
-    junk=st.binary(max_size=64),
-    where=st.integers(min_value=0, max_value=4000),
-    huge=st.integers(min_value=0, max_value=200_000),
-)
+@hostile_examples(max_offset=4000)
 def test_hostile_input_never_raises(cut: int, junk: bytes, where: int, huge: int) -> None:
-    data = sample("nginx_access/test-nginx.log").read_bytes()
-    data = data[:cut] + b"\n" + data
-    data = data[:where] + junk + data[where:]
+    data = mangle(sample("nginx_access/test-nginx.log").read_bytes(), cut, junk, where)
     data += b'1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /' + b"A" * huge + b' HTTP/1.1" 200 1 "-" "-"\n'
-    handle = tempfile.NamedTemporaryFile(suffix=".log", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(data)
-    try:
-        events, letters = parse_file(handle.name, "nginx.access")
-    finally:
-        Path(handle.name).unlink()
-    lines = [ln for ln in data.split(b"\n") if ln.rstrip(b"\r\n").strip()]
-    assert len(events) + len(letters) == len(lines)
-    assert all(dl.reason for dl in letters)
+    events, letters = parse_hostile(data, "nginx.access")
+    assert len(events) + len(letters) == line_count(data)
     for event in events:
-        assert event["@timestamp"].endswith("Z")
         for part in ("source", "client", "destination"):
             ip = event.get(part, {}).get("ip")
             assert ip is None or ":" in ip or ip.count(".") == 3

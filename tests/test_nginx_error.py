@@ -4,48 +4,32 @@ from __future__ import annotations
 
 import io
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from oracle import assert_fields, expected, parse_file, sample
+from _web_cases import (
+    ERROR_ORACLE_FIELDS,
+    hostile_examples,
+    mangle,
+    oracle_pairs,
+    parse_hostile,
+    parse_text,
+    routed,
+    sniffed,
+)
+from oracle import parse_file, sample
 
 from siem.formats._http_common import joined_records
 from siem.formats.base import BadRecord, ParseOptions
-from siem.formats.routing import Router
 
-ORACLE_FIELDS = [
-    "@timestamp",
-    "log.level",
-    "message",
-    "process.pid",
-    "process.thread.id",
-    "nginx.error.connection_id",
-    "event.kind",
-    "event.category",
-    "event.type",
-]
+ORACLE_FIELDS = [*ERROR_ORACLE_FIELDS, "nginx.error.connection_id"]
 # The harness config sets no event.timezone, so Elastic read the zone-less times as UTC.
 ORACLE_OPTIONS = ParseOptions(syslog_timezone="UTC")
 
 
-def _write(text: str) -> Path:
-    handle = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, encoding="utf-8")  # noqa: SIM115
-    with handle:
-        handle.write(text)
-    return Path(handle.name)
-
-
 def test_nginx_error_matches_elastic_oracle() -> None:
-    events, letters = parse_file(sample("nginx_error/test-error-raw.log"), "nginx.error", ORACLE_OPTIONS)
-    oracle = expected(sample("nginx_error/test-error-raw.log-expected.json"))
-    assert not letters
-    assert len(events) == len(oracle) == 4  # 6 lines: the FastCGI stderr continuation lines are joined
-    for i, (ours, theirs) in enumerate(zip(events, oracle, strict=True)):
-        assert_fields(ours, theirs, ORACLE_FIELDS, label=f"entry {i}")
-        assert ours["event"]["dataset"] == "nginx.error"
+    # 4 entries of 6 lines: the FastCGI stderr continuation lines are joined
+    pairs = oracle_pairs("nginx_error", "test-error-raw.log", "nginx.error", ORACLE_FIELDS, 4, ORACLE_OPTIONS)
+    events = [ours for ours, _ in pairs]
     assert events[2]["message"].count("\n") == 2
     assert events[2]["log"]["offset"] == sample("nginx_error/test-error-raw.log").read_bytes().index(b"2019/10/30")
 
@@ -80,7 +64,7 @@ def test_timezone_option_is_applied() -> None:
 
 
 def test_levels_stream_and_mail_trailers_and_planted_trailers() -> None:
-    path = _write(
+    events, letters = parse_text(
         "2024/01/02 03:04:05 [notice] 1#1: signal process started\n"
         "2024/01/02 03:04:05 [error] 9#9: *7 SSL_do_handshake() failed while SSL handshaking, "
         "client: 2001:db8::1, server: 0.0.0.0:443\n"
@@ -92,12 +76,9 @@ def test_levels_stream_and_mail_trailers_and_planted_trailers() -> None:
         # a Referer that plants a fake trailer after the real one: same
         '2024/01/02 03:04:05 [error] 9#9: *10 open() "/html/b" failed (2: No such file or directory), '
         'client: 192.0.2.10, server: s, request: "GET /b HTTP/1.1", host: "h", referrer: "x", client: 6.6.6.6, '
-        'server: s, host: "h"\n'
+        'server: s, host: "h"\n',
+        "nginx.error",
     )
-    try:
-        events, letters = parse_file(path, "nginx.error")
-    finally:
-        path.unlink()
     assert not letters
     notice, tls, mail, planted_path, planted_referrer = events
     assert notice["event"]["type"] == ["info"] and "nginx" not in notice
@@ -111,11 +92,9 @@ def test_levels_stream_and_mail_trailers_and_planted_trailers() -> None:
 
 def test_bad_entries_are_dead_lettered_and_following_entries_kept() -> None:
     good = "2024/01/02 03:04:05 [error] 1#0: *1 boom, client: 192.0.2.1, server: s\n"
-    path = _write("orphan continuation line\n" + good + "2024/13/45 03:04:05 [error] 1#0: bad date\n" + good)
-    try:
-        events, letters = parse_file(path, "nginx.error")
-    finally:
-        path.unlink()
+    events, letters = parse_text(
+        "orphan continuation line\n" + good + "2024/13/45 03:04:05 [error] 1#0: bad date\n" + good, "nginx.error"
+    )
     assert len(events) == 2
     assert [dl.offset for dl in letters] == [0, 25 + len(good)]
     assert all(dl.stage == "map" and dl.reason for dl in letters)
@@ -130,10 +109,9 @@ def test_bad_timezone_is_a_clear_dead_letter() -> None:
 
 
 def test_sniffing_and_key_layout() -> None:
-    head = sample("nginx_error/test-error-raw.log").read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head).dataset == "nginx.error"
+    assert sniffed(sample("nginx_error/test-error-raw.log").read_bytes()) == "nginx.error"
     for path in ("/var/log/nginx/error.log", "/var/log/nginx/error.log.1", "s3://b/h/var/log/nginx/error.log.3.gz"):
-        assert Router().choose(path, b"x").dataset == "nginx.error", path
+        assert routed(path) == "nginx.error", path
 
 
 @pytest.mark.parametrize("limit", [100, 1000])
@@ -146,25 +124,9 @@ def test_event_size_limit_dead_letters_the_overflow(limit: int) -> None:
     assert len(out) - 1 + out[0][1].count("\n") == 100
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cut=st.integers(min_value=0, max_value=1700),
-    junk=st.binary(max_size=64),
-    where=st.integers(min_value=0, max_value=1700),
-    huge=st.integers(min_value=0, max_value=200_000),
-)
+@hostile_examples(max_offset=1700)
 def test_hostile_input_never_raises(cut: int, junk: bytes, where: int, huge: int) -> None:
-    data = sample("nginx_error/test-error-raw.log").read_bytes() + b"\n"
-    data = data[:cut] + b"\n" + data
-    data = data[:where] + junk + data[where:]
+    data = mangle(sample("nginx_error/test-error-raw.log").read_bytes() + b"\n", cut, junk, where)
     data += b"2024/01/02 03:04:05 [error] 1#0: *1 x" + b", client: 1.2.3.4" * (huge // 16) + b", server: s\n"
-    handle = tempfile.NamedTemporaryFile(suffix=".log", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(data)
-    try:
-        events, letters = parse_file(handle.name, "nginx.error")
-    finally:
-        Path(handle.name).unlink()
+    events, letters = parse_hostile(data, "nginx.error")
     assert events or letters
-    assert all(dl.reason for dl in letters)
-    assert all(e["@timestamp"].endswith("Z") for e in events)

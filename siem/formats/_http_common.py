@@ -1,8 +1,10 @@
 """Parsing shared by the nginx and Apache log types: the combined access-log line, request lines,
-timestamps, multi-line error-log framing, and the X-Forwarded-For walk that finds the real client.
+timestamps, sniffing, multi-line error-log framing and the fields every error entry has, and the
+X-Forwarded-For walk that finds the real client.
 
-nginx and Apache write the same NCSA common/combined layout and the same kinds of error-log
-timestamps, so one implementation keeps both producers landing in the same ECS fields.
+nginx and Apache write the same NCSA common/combined layout and error logs of the same kind, so
+one implementation keeps both producers landing in the same ECS fields; each type's own file keeps
+only its layout (regexes) and the fields only that producer writes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import lru_cache
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
-from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, iter_lines
+from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, head_lines, iter_lines
 from siem.normalize import valid_ip
 from siem.timeparse import resolve_timezone
 
@@ -103,6 +105,12 @@ def local_timestamp(local: datetime, tz_name: str) -> str:
     utc = local.replace(tzinfo=resolve_timezone(tz_name)).astimezone(UTC)
     spec = "microseconds" if utc.microsecond else "seconds"
     return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def first_line(head: bytes) -> str | None:
+    """The first complete line of a sniffing buffer as text: every web-server sniffer judges only that."""
+    lines = head_lines(head, 1)
+    return lines[0].decode("utf-8", errors="replace") if lines else None
 
 
 def outcome(status: int | None) -> str | None:
@@ -298,6 +306,14 @@ def put_request(doc: dict[str, Any], request: str) -> bool:
     return True
 
 
+def put_request_line(doc: dict[str, Any], vendor: dict[str, Any], logged: str) -> None:
+    """A quoted `%r` / `$request` as logged → put_request; what is no request line (a scanner's TLS
+    hello, garbage) goes to vendor["request_line"] unchanged, because it is evidence."""
+    request = unescape(logged)
+    if request not in ("", "-") and not put_request(doc, request):
+        vendor["request_line"] = request
+
+
 def put_url(doc: dict[str, Any], original: str, connect: bool = False) -> None:
     """url.original as logged; url.path and url.query percent-decoded, as Elastic's uri_parts does."""
     url = doc.setdefault("url", {})
@@ -368,11 +384,51 @@ def joined_records(
         yield start, b"\n".join(parts).decode("utf-8", errors="replace")
 
 
-def error_event_type(level: str) -> list[str]:
-    return ["error"] if level in ("emerg", "alert", "crit", "error", "warn") else ["info"]
+class JoinedEntryFormat:
+    """Base for the error logs: an entry starts with a timestamp (`start`, on bytes) and lines that do
+    not start one continue it (joined_records); `entry` matches a whole entry and is what sniffs."""
+
+    entry: re.Pattern[str]
+    start: re.Pattern[bytes]
+
+    def sniff(self, head: bytes) -> bool:
+        line = first_line(head)
+        return line is not None and self.entry.match(line) is not None
+
+    def records(self, stream: BinaryIO, options: ParseOptions) -> Iterator[Record | BadRecord | Skipped]:
+        return joined_records(stream, self.start)
+
+
+def error_doc(timestamp: str, level: str, message: str, options: ParseOptions) -> dict[str, Any]:
+    """What every nginx and Apache error entry maps to; event.timezone records the zone the
+    zone-less time was read in, so a wrong ParseOptions.syslog_timezone can be found and fixed."""
+    return {
+        "@timestamp": timestamp,
+        "event": {
+            "kind": "event",
+            "category": ["web"],
+            "type": ["error"] if level in ("emerg", "alert", "crit", "error", "warn") else ["info"],
+            "timezone": options.syslog_timezone,
+        },
+        "log": {"level": level},
+        "message": message,
+    }
 
 
 # --- the access line as a whole --------------------------------------------------------------
+
+
+def access_line(line: str) -> re.Match[str] | None:
+    """The ACCESS_LINE match of a line whose address prefix split_prefix accepts: what both access
+    sniffers require before their own checks (a syslog-wrapped access line is not claimed)."""
+    match = ACCESS_LINE.fullmatch(line)
+    if match is None:
+        return None
+    try:
+        split_prefix(match["pre"])
+    except RecordError:
+        return None
+    return match
 
 
 def access_doc(match: re.Match[str], vendor: str, options: ParseOptions, trailing_xff: bool) -> dict[str, Any]:
@@ -399,9 +455,7 @@ def access_doc(match: re.Match[str], vendor: str, options: ParseOptions, trailin
     if host:
         put_destination(doc, host)
     access: dict[str, Any] = {}
-    request = unescape(match["request"])
-    if request not in ("", "-") and not put_request(doc, request):
-        access["request_line"] = request  # a scanner's garbage: kept, it is evidence
+    put_request_line(doc, access, match["request"])
     http = doc.setdefault("http", {})
     response: dict[str, Any] = {}
     if status is not None:

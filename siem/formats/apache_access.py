@@ -14,14 +14,14 @@ from siem.formats._http_common import (
     ACCESS_LINE,
     QUOTED,
     access_doc,
+    access_line,
     access_timestamp,
+    first_line,
     none_if_dash,
     put_clients,
-    put_request,
-    split_prefix,
-    unescape,
+    put_request_line,
 )
-from siem.formats.base import LineFormat, ParseOptions, RecordError, head_lines
+from siem.formats.base import LineFormat, ParseOptions, RecordError
 
 # mod_ssl's default SSLRequestLog: `[%t] %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b`
 _SSL_REQUEST = re.compile(
@@ -37,9 +37,7 @@ def _ssl_request(match: re.Match[str], options: ParseOptions) -> dict[str, Any]:
     }
     put_clients(doc, [match["client"]], options)
     access: dict[str, Any] = {"remote_addresses": [match["client"]]}
-    request = unescape(match["request"])
-    if request not in ("", "-") and not put_request(doc, request):
-        access["request_line"] = request
+    put_request_line(doc, access, match["request"])
     if match["bytes"] != "-":
         doc.setdefault("http", {})["response"] = {"body": {"bytes": int(match["bytes"])}}
     ssl: dict[str, Any] = {}
@@ -73,23 +71,14 @@ class ApacheAccessLogType(LineFormat):
     key_pattern = re.compile(r"(?:^|/)(?:httpd|apache2?)/[^/]*(?:access|request)[^/]*$")
 
     def sniff(self, head: bytes) -> bool:
-        lines = head_lines(head, 1)
-        if not lines:
+        line = first_line(head)
+        if line is None:
             return False
-        line = lines[0].decode("utf-8", errors="replace")
         if _SSL_REQUEST.fullmatch(line):
             return True
-        match = ACCESS_LINE.fullmatch(line)
-        if match is None or not _apache_prefix(match["pre"]):
-            return False
+        match = access_line(line)
         # A bare quoted field after the user agent is nginx's default `main` format.
-        if match["rest"].lstrip().startswith('"'):
-            return False
-        try:
-            split_prefix(match["pre"])
-        except RecordError:
-            return False
-        return True
+        return match is not None and _apache_prefix(match["pre"]) and not match["rest"].lstrip().startswith('"')
 
     def to_ecs(self, raw: str, options: ParseOptions) -> dict[str, Any]:
         match = ACCESS_LINE.fullmatch(raw)

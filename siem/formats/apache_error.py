@@ -8,19 +8,18 @@ The time has no zone: it is read in ParseOptions.syslog_timezone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any
 
 from siem.formats._http_common import (
+    JoinedEntryFormat,
     endpoint,
     endpoint_part,
-    error_event_type,
-    joined_records,
+    error_doc,
     local_timestamp,
     month_number,
 )
-from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, head_lines
+from siem.formats.base import ParseOptions, RecordError
 
 _ENTRY = re.compile(
     r"\[(?P<wday>[A-Z][a-z]{2}) (?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]\d) "
@@ -71,36 +70,20 @@ def _put_client(doc: dict[str, Any], client: str, with_port: bool) -> None:
         doc["source"] = part
 
 
-class ApacheErrorLogType:
+class ApacheErrorLogType(JoinedEntryFormat):
     dataset = "apache.error"
     description = "Apache HTTP Server error log (2.2 and 2.4 formats, multi-line entries joined)"
     # /var/log/httpd/error_log, ssl_error_log, /var/log/apache2/error.log(.1)(.gz)
     key_pattern = re.compile(r"(?:^|/)(?:httpd|apache2?)/[^/]*error[^/]*$")
-
-    def sniff(self, head: bytes) -> bool:
-        lines = head_lines(head, 1)
-        return bool(lines) and _ENTRY.match(lines[0].decode("utf-8", errors="replace")) is not None
-
-    def records(self, stream: BinaryIO, options: ParseOptions) -> Iterator[Record | BadRecord | Skipped]:
-        return joined_records(stream, _START)
+    entry = _ENTRY
+    start = _START
 
     def to_ecs(self, raw: str, options: ParseOptions) -> dict[str, Any]:
         match = _ENTRY.fullmatch(raw)
         if match is None:
             raise RecordError("not an Apache error log entry ([Day Mon DD HH:MM:SS YYYY] [level] …)")
-        level = match["level"]
         message = match["message"]
-        doc: dict[str, Any] = {
-            "@timestamp": _timestamp(match, options.syslog_timezone),
-            "event": {
-                "kind": "event",
-                "category": ["web"],
-                "type": error_event_type(level),
-                "timezone": options.syslog_timezone,
-            },
-            "log": {"level": level},
-            "message": message,
-        }
+        doc = error_doc(_timestamp(match, options.syslog_timezone), match["level"], message, options)
         module = match["module"]
         if module:
             doc["apache"] = {"error": {"module": module}}

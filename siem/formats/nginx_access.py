@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from siem.formats._http_common import ACCESS_LINE, access_doc, split_prefix
-from siem.formats.base import LineFormat, ParseOptions, RecordError, head_lines
+from siem.formats._http_common import ACCESS_LINE, access_doc, access_line, first_line
+from siem.formats.base import LineFormat, ParseOptions, RecordError
 
 
 class NginxAccessLogType(LineFormat):
@@ -22,17 +22,8 @@ class NginxAccessLogType(LineFormat):
     key_pattern = re.compile(r"(?:^|/)nginx/[^/]*access[^/]*$")
 
     def sniff(self, head: bytes) -> bool:
-        lines = head_lines(head, 1)
-        if not lines:
-            return False
-        match = ACCESS_LINE.fullmatch(lines[0].decode("utf-8", errors="replace"))
-        if match is None:
-            return False
-        try:
-            split_prefix(match["pre"])
-        except RecordError:
-            return False
-        return True
+        line = first_line(head)
+        return line is not None and access_line(line) is not None
 
     def to_ecs(self, raw: str, options: ParseOptions) -> dict[str, Any]:
         match = ACCESS_LINE.fullmatch(raw)

@@ -8,20 +8,19 @@ time has no zone: it is read in ParseOptions.syslog_timezone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, BinaryIO
+from typing import Any
 
 from siem.formats._http_common import (
+    JoinedEntryFormat,
     endpoint,
     endpoint_part,
-    error_event_type,
-    joined_records,
+    error_doc,
     local_timestamp,
     put_request,
 )
-from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, head_lines
+from siem.formats.base import ParseOptions, RecordError
 
 _LEVELS = "debug|info|notice|warn|error|crit|alert|emerg"
 _ENTRY = re.compile(
@@ -106,41 +105,25 @@ def _put_trailer(doc: dict[str, Any], match: re.Match[str]) -> None:
         doc.setdefault("http", {}).setdefault("request", {})["referrer"] = match["referrer"]
 
 
-class NginxErrorLogType:
+class NginxErrorLogType(JoinedEntryFormat):
     dataset = "nginx.error"
     description = "nginx error log (multi-line entries joined)"
     # /var/log/nginx/error.log, error.log.1, error.log.2.gz, site.error.log
     key_pattern = re.compile(r"(?:^|/)nginx/[^/]*error[^/]*$")
-
-    def sniff(self, head: bytes) -> bool:
-        lines = head_lines(head, 1)
-        return bool(lines) and _ENTRY.match(lines[0].decode("utf-8", errors="replace")) is not None
-
-    def records(self, stream: BinaryIO, options: ParseOptions) -> Iterator[Record | BadRecord | Skipped]:
-        return joined_records(stream, _START)
+    entry = _ENTRY
+    start = _START
 
     def to_ecs(self, raw: str, options: ParseOptions) -> dict[str, Any]:
         match = _ENTRY.fullmatch(raw)
         if match is None:
             raise RecordError("not an nginx error log entry (YYYY/MM/DD HH:MM:SS [level] pid#tid: …)")
-        level = match["level"]
         message = match["message"]
         error: dict[str, Any] = {}
         if match["cid"]:
             error["connection_id"] = int(match["cid"])
-        doc: dict[str, Any] = {
-            "@timestamp": _timestamp(match["time"], options.syslog_timezone),
-            "event": {
-                "kind": "event",
-                "category": ["web"],
-                "type": error_event_type(level),
-                "timezone": options.syslog_timezone,
-            },
-            "log": {"level": level},
-            "process": {"pid": int(match["pid"]), "thread": {"id": int(match["tid"])}},
-            "message": message,
-            "nginx": {"error": error},
-        }
+        doc = error_doc(_timestamp(match["time"], options.syslog_timezone), match["level"], message, options)
+        doc["process"] = {"pid": int(match["pid"]), "thread": {"id": int(match["tid"])}}
+        doc["nginx"] = {"error": error}
         trailers = _trailers(message)
         if len(trailers) == 1:
             _put_trailer(doc, trailers[0])
