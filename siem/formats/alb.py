@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from siem.formats._http_common import put_url
 from siem.formats.base import LineFormat, ParseOptions, RecordError, head_lines
 from siem.normalize import valid_ip
 
@@ -18,10 +19,6 @@ _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
 _ALB_TYPES = frozenset({"http", "https", "h2", "grpcs", "ws", "wss"})
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?$")
 _REQUEST = re.compile(r"^(\S+) (.+?)(?: (HTTP/[\d.]+|-))?\s*$")
-_URL = re.compile(
-    r"^(?:(?P<scheme>[a-zA-Z][\w+.-]*)://(?P<host>\[[^\]]*\]|[^/:?#]*)(?::(?P<port>\d+))?)?"
-    r"(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?"
-)
 
 
 _Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a quoted field, backslash escapes allowed
@@ -142,23 +139,6 @@ def _put_endpoint(doc: dict[str, Any], name: str, value: str) -> None:
     doc[name] = part
 
 
-def _url(doc: dict[str, Any], original: str) -> None:
-    url: dict[str, Any] = {"original": original}
-    match = _URL.match(original)
-    if match:
-        if match["scheme"]:
-            url["scheme"] = match["scheme"].lower()
-        if match["host"]:
-            url["domain"] = match["host"].strip("[]")
-        if match["port"]:
-            url["port"] = int(match["port"])
-        if match["path"]:
-            url["path"] = match["path"]
-        if match["query"] is not None:
-            url["query"] = match["query"]
-    doc["url"] = url
-
-
 def _http_access(t: list[str]) -> dict[str, Any]:
     if len(t) < 15:
         raise RecordError(f"ALB access line has {len(t)} fields, expected at least 15")
@@ -182,7 +162,7 @@ def _http_access(t: list[str]) -> dict[str, Any]:
         method, target, version = req.groups()
         if method != "-":  # "-" marks a request ALB could not parse: its target is not a URL
             request["method"] = method
-            _url(doc, target)
+            put_url(doc, target)
         if version and version != "-":
             http["version"] = version[5:]
     doc["http"] = http
