@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from _property_cases import FUZZ, assert_well_formed, parse_bytes
+from hypothesis import given
+from hypothesis import strategies as st
 from oracle import assert_fields, expected, parse_file, sample
+
+from siem.normalize import valid_ip
 
 ORACLE_FIELDS = [
     "@timestamp",
@@ -82,3 +87,38 @@ def test_garbage_line_is_dead_lettered_with_position(tmp_path, garbage: str) -> 
     assert letters[0].offset == len(good) + 1
     assert letters[0].stage == "map" and letters[0].reason
     assert letters[0].raw == garbage
+
+
+# --- hostile input --------------------------------------------------------------------------
+
+_LINES = (
+    sample("alb/test-alb.log").read_bytes().splitlines() + sample("alb/alb_al_valid_logs.log").read_bytes().splitlines()
+)
+
+
+@FUZZ
+@given(
+    line=st.sampled_from(_LINES),
+    cut=st.integers(0, 600),
+    noise=st.binary(max_size=40),
+    at=st.integers(0, 600),
+    huge=st.booleans(),
+)
+def test_damaged_lines_never_escape_and_never_lose_neighbours(
+    line: bytes, cut: int, noise: bytes, at: int, huge: bool
+) -> None:
+    damaged = (line[:cut] + noise + line[cut:][at:]).replace(b"\n", b" ")
+    if huge:
+        damaged = damaged.replace(b'"curl/', b'"' + b"A" * 300_000 + b"curl/", 1)
+    good = _LINES[0]
+    events, letters = parse_bytes(b"\n".join([good, damaged, good]) + b"\n", "aws.alb")
+    assert_well_formed(events, letters, "aws.alb")
+    # both intact neighbours survive; the damaged line is an event or a dead letter (blank lines are no record)
+    blank = not damaged.rstrip(b"\r").strip()
+    assert len(events) + len(letters) == (2 if blank else 3)
+    offsets = {e["log"]["offset"] for e in events}
+    assert {0, len(good) + len(damaged) + 2} <= offsets
+    for doc in events:
+        for part in ("source", "destination"):
+            if part in doc and "ip" in doc[part]:
+                assert valid_ip(doc[part]["ip"]) == doc[part]["ip"]
