@@ -10,7 +10,14 @@ def test_version_is_2_19(opensearch_client) -> None:
 def test_plugins_are_loaded(opensearch_client) -> None:
     rows = opensearch_client.cat.plugins(format="json")
     names = {row["component"] for row in rows}
-    assert {"analysis-common", "lang-painless", "mapper-extras", "reindex", "ingest-common"} <= names
+    assert {
+        "analysis-common",
+        "lang-painless",
+        "mapper-extras",
+        "reindex",
+        "ingest-common",
+        "opensearch-job-scheduler",
+    } <= names
 
 
 def test_lowercase_normalizer_works(opensearch_client, index_prefix: str) -> None:
