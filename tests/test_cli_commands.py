@@ -1,0 +1,54 @@
+"""The rest of the CLI surface: templates install, pivot by user, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from oracle import sample
+
+from siem.cli import main
+
+
+def test_templates_install_twice_via_cli(opensearch_url, opensearch_client, index_prefix, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SIEM_OPENSEARCH_URL", opensearch_url)
+    monkeypatch.setenv("SIEM_OPENSEARCH_INDEX_PREFIX", index_prefix)
+    assert main(["templates", "install"]) == 0
+    assert main(["templates", "install"]) == 0
+    assert f"{index_prefix}-events" in capsys.readouterr().out
+    templates = opensearch_client.indices.get_index_template(name=f"{index_prefix}-events")["index_templates"]
+    assert templates[0]["index_template"]["index_patterns"] == [f"{index_prefix}-events-*"]
+
+
+def test_templates_without_cluster_is_a_clear_error(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
+    assert main(["templates", "install"]) == 2
+    assert "templates need an OpenSearch cluster" in capsys.readouterr().err
+
+
+def test_pivot_user_across_datasets_in_embedded_store(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
+    monkeypatch.setenv("SIEM_DATA_DIR", str(tmp_path / "data"))
+    assert main(["load", str(sample("auth/test-auth.log")), "--type", "linux.auth"]) == 0
+    assert main(["load", str(sample("cloudtrail/test-console-login-json.log"))]) == 0
+    capsys.readouterr()
+    assert main(["pivot", "--user", "root", "--format", "json"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert docs and all("root" in d["related"]["user"] for d in docs)
+    assert {d["event"]["dataset"] for d in docs} >= {"linux.auth"}
+    timestamps = [d["@timestamp"] for d in docs]
+    assert timestamps == sorted(timestamps)
+
+
+def test_pivot_rejects_a_non_ip(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
+    monkeypatch.setenv("SIEM_DATA_DIR", str(tmp_path / "data"))
+    assert main(["pivot", "--ip", "1.2.3.4' OR 1=1 --"]) == 2
+    assert "is not an IP address" in capsys.readouterr().err
+
+
+def test_bad_config_names_the_key(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "siem.yaml"
+    config.write_text("opensearch:\n  verify_cert: false\n")
+    assert main(["--config", str(config), "parse", "--list-types"]) == 2
+    assert "opensearch.verify_cert: unknown key" in capsys.readouterr().err
