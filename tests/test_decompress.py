@@ -60,3 +60,8 @@ def test_highly_compressible_members_stay_bounded_and_complete() -> None:
     out, error = _read_all(data)
     assert error is None
     assert out == member * 3
+
+
+def test_text_starting_with_gzip_magic_but_no_deflate_is_read_as_text() -> None:
+    data = b"\x1f\x8bnot really gzip\n" + LINES[:100]
+    assert _read_all(data) == (data, None)

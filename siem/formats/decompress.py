@@ -14,6 +14,7 @@ import zlib
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_DEFLATE = GZIP_MAGIC + b"\x08"  # magic + compression method: a text file rarely starts so
 SNIFF_BYTES = 64 * 1024
 _CHUNK = 64 * 1024
 _BUFFER = 1 << 20
@@ -122,7 +123,7 @@ class GzipStream(io.RawIOBase):
 def open_decompressed(raw: BinaryIO) -> tuple[BinaryIO, bytes]:
     """The decompressed stream and its first bytes (for sniffing), without reading it all."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_Readable(raw), _BUFFER)
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
+    if buffered.peek(3)[:3] == GZIP_DEFLATE:
         stream: io.BufferedReader = io.BufferedReader(GzipStream(buffered), _BUFFER)
     else:
         stream = buffered
