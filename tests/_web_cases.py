@@ -7,17 +7,17 @@ hostile bytes (Hypothesis), and which dataset the router picks.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, given, settings
+from _property_cases import FUZZ, assert_well_formed, dead_letter_between
+from hypothesis import given
 from hypothesis import strategies as st
-from oracle import assert_fields, expected, parse_file, sample
+from oracle import compared_with_oracle, parse_bytes
+from oracle import routed as routed  # re-exported: the web test files take their helpers from here
+from oracle import sniffed as sniffed
 
 from siem.formats.base import ParseOptions
-from siem.formats.routing import Router
 from siem.pipeline import DeadLetter
 
 Doc = dict[str, Any]
@@ -62,17 +62,6 @@ ERROR_ORACLE_FIELDS = [
 ]
 
 
-def parse_bytes(data: bytes, dataset: str, options: ParseOptions | None = None) -> Parsed:
-    """Events and dead letters of `data` as a `.log` file, through the same code as `siem parse`."""
-    handle = tempfile.NamedTemporaryFile(suffix=".log", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(data)
-    try:
-        return parse_file(handle.name, dataset, options)
-    finally:
-        Path(handle.name).unlink()
-
-
 def parse_text(text: str, dataset: str, options: ParseOptions | None = None) -> Parsed:
     return parse_bytes(text.encode("utf-8"), dataset, options)
 
@@ -84,25 +73,14 @@ def parse_lines(lines: list[str], dataset: str, options: ParseOptions | None = N
 def oracle_pairs(
     folder: str, name: str, dataset: str, fields: list[str], count: int, options: ParseOptions | None = None
 ) -> list[tuple[Doc, Doc]]:
-    """Sample `folder/name` against Elastic's output for it: no dead letters, `count` events as in the
-    oracle, `fields` equal in each. Returns (ours, theirs) for the checks only one log type makes."""
-    events, letters = parse_file(sample(f"{folder}/{name}"), dataset, options)
-    oracle = expected(sample(f"{folder}/{name}-expected.json"))
-    assert not letters
-    assert len(events) == len(oracle) == count
-    pairs = list(zip(events, oracle, strict=True))
-    for i, (ours, theirs) in enumerate(pairs):
-        assert_fields(ours, theirs, fields, label=f"{name} record {i}")
-        assert ours["event"]["dataset"] == dataset
-    return pairs
+    """Sample `folder/name` against Elastic's output for it (see oracle.compared_with_oracle), with
+    exactly `count` events."""
+    return compared_with_oracle(f"{folder}/{name}", dataset, fields, count=count, options=options)
 
 
 def assert_garbage_dead_lettered(good: str, garbage: str, dataset: str) -> None:
     """A bad line between two good ones is one mapping dead letter at its own byte offset."""
-    events, letters = parse_lines([good, garbage, good], dataset)
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1
-    assert letters[0].stage == "map" and letters[0].reason
+    assert dead_letter_between(good, garbage, dataset).stage == "map"
 
 
 def hostile_examples(max_offset: int) -> Callable[[TestFn], TestFn]:
@@ -116,7 +94,7 @@ def hostile_examples(max_offset: int) -> Callable[[TestFn], TestFn]:
             where=st.integers(min_value=0, max_value=max_offset),
             huge=st.integers(min_value=0, max_value=200_000),
         )(test)
-        return settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])(examples)
+        return FUZZ(examples)
 
     return wrap
 
@@ -128,24 +106,13 @@ def mangle(data: bytes, cut: int, junk: bytes, where: int) -> bytes:
 
 
 def parse_hostile(data: bytes, dataset: str) -> Parsed:
-    """Parse hostile bytes, asserting what must hold for any input: nothing raises, every dead letter
-    says why, every event has a UTC timestamp."""
+    """Parse hostile bytes, asserting what must hold for any input: nothing raises, and what
+    assert_well_formed checks (every dead letter says why, every event has a UTC timestamp)."""
     events, letters = parse_bytes(data, dataset)
-    assert all(dl.reason for dl in letters)
-    assert all(e["@timestamp"].endswith("Z") for e in events)
+    assert_well_formed(events, letters)
     return events, letters
 
 
 def line_count(data: bytes) -> int:
     """Lines the framing sees (blank ones skipped), for the one-record-per-line access logs."""
     return len([ln for ln in data.split(b"\n") if ln.rstrip(b"\r\n").strip()])
-
-
-def sniffed(data: bytes) -> str:
-    """The dataset the router picks from content alone (the first 4 KiB, under a path nothing claims)."""
-    return Router().choose("/no/known/path", data[:4096]).dataset
-
-
-def routed(path: str) -> str:
-    """The dataset the router picks from the key or path alone (content nothing claims)."""
-    return Router().choose(path, b"whatever").dataset

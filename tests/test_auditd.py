@@ -3,17 +3,14 @@ the EXECVE/enriched/interleaving cases an analyst relies on."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from oracle import assert_fields, expected, get, parse_file, sample
+from _property_cases import FUZZ, Parsed, assert_well_formed, damaged, dead_letter_between
+from hypothesis import given
+from oracle import assert_fields, expected, get, parse_bytes, parse_file, routed, sample, sniffed
 
 from siem.formats.auditd import LOG_TYPE
-from siem.formats.routing import Router
 
 ORACLES = [
     "auditd/test-auditd-raw.log",
@@ -140,11 +137,8 @@ def test_truncated_execve_records_join_with_gap_markers() -> None:
     assert events[1]["process"]["command_line"].startswith("'[...]arg73.gz' /redacted/path/for/arg74 ")
 
 
-def _parse(lines: list[str]) -> tuple[list[dict[str, Any]], list[Any]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "audit.log"
-        f.write_text("".join(line + "\n" for line in lines))
-        return parse_file(f, "linux.auditd")
+def _parse(lines: list[str]) -> Parsed:
+    return parse_bytes("".join(line + "\n" for line in lines).encode(), "linux.auditd")
 
 
 # `-a always,exit -F arch=b64 -S execve -k execve`: alice runs sudo, which runs a command as root.
@@ -261,15 +255,12 @@ def test_hex_looking_plain_values_stay_literal() -> None:
 )
 def test_garbage_is_dead_lettered(garbage: str) -> None:
     good = 'type=PROCTITLE msg=audit(1451781471.394:194438): proctitle="bash"'
-    events, letters = _parse([good, garbage, good.replace("194438", "194439")])
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1 and letters[0].reason
+    dead_letter_between(good, garbage, "linux.auditd", after=good.replace("194438", "194439"))
 
 
 @pytest.mark.parametrize("name", ORACLES)
 def test_content_sniffing_picks_auditd(name: str) -> None:
-    head = sample(name).read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head).dataset == "linux.auditd"
+    assert sniffed(sample(name).read_bytes()) == "linux.auditd"
 
 
 @pytest.mark.parametrize("other", ["auth/test-auth.log", "syslog/test-tz-offset.log", "alb/test-alb.log"])
@@ -279,30 +270,21 @@ def test_sniff_does_not_claim_other_formats(other: str) -> None:
 
 @pytest.mark.parametrize("path", ["/var/log/audit/audit.log", "/var/log/audit/audit.log.3", "host1/audit/audit.log.gz"])
 def test_default_paths_route_to_auditd(path: str) -> None:
-    assert Router().by_path(path) is LOG_TYPE
+    assert routed(path) == "linux.auditd"
 
 
 _SAMPLE = b"".join(sample(n).read_bytes() for n in ORACLES) + "\n".join(SUDO_EXEC).encode()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(
-    cut=st.integers(min_value=0, max_value=len(_SAMPLE)),
-    noise=st.binary(max_size=64),
-    at=st.integers(min_value=0, max_value=len(_SAMPLE)),
-    huge=st.sampled_from(
-        [b"", b"a1=" + b"41" * 40000, b"msg='" * 3000, "é".encode() * 2000, b"\x1dSADDR={ " * 100, b' a5[3]="x"']
-    ),
+    data=damaged(
+        _SAMPLE,
+        [b"", b"a1=" + b"41" * 40000, b"msg='" * 3000, "é".encode() * 2000, b"\x1dSADDR={ " * 100, b' a5[3]="x"'],
+    )
 )
-def test_never_raises_on_mangled_input(cut: int, noise: bytes, at: int, huge: bytes) -> None:
-    data = _SAMPLE[:cut]
-    data = data[:at] + noise + huge + data[at:]
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "mangled.log"
-        f.write_bytes(data)
-        events, letters = parse_file(f, "linux.auditd")
+def test_never_raises_on_mangled_input(data: bytes) -> None:
+    events, letters = parse_bytes(data, "linux.auditd")
+    assert_well_formed(events, letters, "linux.auditd")
     for doc in events:
-        assert doc["@timestamp"].endswith("Z")
-        assert doc["event"]["dataset"] == "linux.auditd"
         assert isinstance(doc["auditd"]["log"]["sequence"], int)
-    assert all(letter.reason for letter in letters)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from _property_cases import FUZZ, LAX_JSON_VALUES, dead_letter_between, parse_retyped_and_torn
+from hypothesis import given
 from hypothesis import strategies as st
-from oracle import assert_fields, expected, get, parse_file, sample
+from oracle import AWS_NETWORK_SAMPLES, compared_with_oracle, get, parse_bytes, parse_file, routed, sample, sniffed
 
 from siem.formats.route53_resolver import LOG_TYPE
-from siem.formats.routing import Router
 from siem.normalize import valid_ip
 
 ORACLE_FIELDS = [
@@ -52,18 +49,13 @@ def _answers(doc: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def test_matches_elastic_oracle() -> None:
-    events, letters = parse_file(sample(LOG))
-    oracle = expected(sample(f"{LOG}-expected.json"))
-    assert not letters
-    assert len(events) == len(oracle) == 34
-    for i, (ours, theirs) in enumerate(zip(events, oracle, strict=True)):
-        assert_fields(ours, theirs, ORACLE_FIELDS, label=f"line {i}")
+    pairs = compared_with_oracle(LOG, "aws.route53_resolver", ORACLE_FIELDS, count=34, auto_type=True)
+    for i, (ours, theirs) in enumerate(pairs):
         assert _answers(ours) == _answers(theirs), f"line {i}"
         assert set(ours["event"]["type"]) - {"allowed", "denied"} == set(theirs["event"]["type"])
         # Elastic may write an IPv6 PTR target non-canonically ("0add"); we store the canonical form
         theirs_ips = {valid_ip(ip) for ip in get(theirs, "related.ip") or []}
         assert set(ours["related"]["ip"]) == theirs_ips, f"line {i}"
-        assert ours["event"]["dataset"] == "aws.route53_resolver"
 
 
 def test_answers_feed_resolved_ip_and_pivots() -> None:
@@ -95,7 +87,7 @@ def test_dns_firewall_block() -> None:
     assert "175.16.199.15" in blocked["related"]["ip"]
 
 
-def test_inbound_endpoint_ipv6_and_tcp(tmp_path: Path) -> None:
+def test_inbound_endpoint_ipv6_and_tcp() -> None:
     record = {
         "version": "1.100000",
         "account_id": "111122223333",
@@ -114,9 +106,7 @@ def test_inbound_endpoint_ipv6_and_tcp(tmp_path: Path) -> None:
         "firewall_rule_action": "ALERT",
         "firewall_protection": "DNS_TUNNELING",
     }
-    f = tmp_path / "q.log"
-    f.write_bytes(orjson.dumps(record) + b"\n")
-    events, letters = parse_file(f, "aws.route53_resolver")
+    events, letters = parse_bytes(orjson.dumps(record) + b"\n", "aws.route53_resolver")
     assert not letters
     doc = events[0]
     assert doc["@timestamp"] == "2024-03-01T10:00:00.123Z"
@@ -143,22 +133,15 @@ def test_inbound_endpoint_ipv6_and_tcp(tmp_path: Path) -> None:
         (b"[1, 2]", "expected a JSON object"),
     ],
 )
-def test_bad_record_is_dead_lettered_and_the_rest_survives(tmp_path: Path, bad: bytes, reason: str) -> None:
+def test_bad_record_is_dead_lettered_and_the_rest_survives(bad: bytes, reason: str) -> None:
     good = sample(LOG).read_bytes().splitlines()[0]
-    f = tmp_path / "mixed.log"
-    f.write_bytes(good + b"\n" + bad + b"\n" + good + b"\n")
-    events, letters = parse_file(f, "aws.route53_resolver")
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1
-    assert reason in letters[0].reason
+    assert reason in dead_letter_between(good, bad, "aws.route53_resolver").reason
 
 
-def test_odd_types_in_optional_fields_do_not_cost_the_event(tmp_path: Path) -> None:
+def test_odd_types_in_optional_fields_do_not_cost_the_event() -> None:
     record = orjson.loads(sample(LOG).read_bytes().splitlines()[1])
     record |= {"answers": [None, "x", {"Rdata": 5, "Type": "A"}], "srcids": ["i-1"], "srcport": "eighty", "rcode": 0}
-    f = tmp_path / "odd.log"
-    f.write_bytes(orjson.dumps(record) + b"\n")
-    events, letters = parse_file(f, "aws.route53_resolver")
+    events, letters = parse_bytes(orjson.dumps(record) + b"\n", "aws.route53_resolver")
     assert not letters
     doc = events[0]
     assert doc["dns"]["answers"] == [{"type": "A"}]
@@ -166,55 +149,32 @@ def test_odd_types_in_optional_fields_do_not_cost_the_event(tmp_path: Path) -> N
 
 
 def test_content_sniffing_and_key_layout() -> None:
-    head = sample(LOG).read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head) is LOG_TYPE
+    assert sniffed(sample(LOG).read_bytes()) == "aws.route53_resolver"
     key = "s3://bucket/AWSLogs/123456789012/vpcdnsquerylogs/vpc-0abc/2024/05/01/vpc-0abc_20240501T0005Z_1a2b.log.gz"
-    assert Router().by_path(key) is LOG_TYPE
+    assert routed(key) == "aws.route53_resolver"
 
 
-@pytest.mark.parametrize(
-    "other",
-    [
-        "network_firewall/test-firewall.log",
-        "vpcflow/test-extra-samples.log",
-        "alb/test-alb.log",
-        # Elastic's Firehose HTTP-endpoint envelope: out of scope (documented), must not be claimed
-        "route53_resolver/test-route53-resolver-log.json",
-    ],
-)
+@pytest.mark.parametrize("other", [name for name in AWS_NETWORK_SAMPLES if name != LOG])
 def test_sniff_does_not_claim_other_formats(other: str) -> None:
     assert not LOG_TYPE.sniff(sample(other).read_bytes()[:4096])
 
 
 _LINES = sample(LOG).read_bytes().splitlines()
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
 _FIELDS = sorted(orjson.loads(_LINES[32]))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(
     line=st.sampled_from(_LINES),
     cut=st.integers(min_value=0, max_value=600),
     noise=st.binary(max_size=32),
-    replace=st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=4),
+    replace=st.dictionaries(st.sampled_from(_FIELDS), LAX_JSON_VALUES, max_size=4),
     huge=st.sampled_from(["", "a" * 100_000, "é" * 5000]),
 )
 def test_never_raises_on_mangled_input(line: bytes, cut: int, noise: bytes, replace: dict[str, Any], huge: str) -> None:
     record = orjson.loads(line) | replace
     if huge:
         record["query_name"] = huge
-    retyped = json.dumps(record).encode()  # stdlib: also writes NaN and integers past 64 bits
-    truncated = line[:cut] + noise
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "mangled.log"
-        f.write_bytes(retyped + b"\n" + truncated + b"\n" + line + b"\n")
-        events, letters = parse_file(f, "aws.route53_resolver")
+    events, letters = parse_retyped_and_torn(record, line, cut, noise, "aws.route53_resolver")
     assert len(events) + len(letters) >= 2  # the intact last line always makes it
     assert events[-1]["dns"]["question"]["name"]
-    assert all(letter.reason for letter in letters)
-    for doc in events:
-        assert doc["@timestamp"].endswith("Z")

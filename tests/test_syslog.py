@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from oracle import assert_fields, expected, parse_file, sample
+from _property_cases import FUZZ, assert_well_formed, damaged, dead_letter_between
+from hypothesis import given
+from oracle import compared_with_oracle, parse_bytes, parse_file, routed, sample, sniffed
 
 from siem.formats.base import ParseOptions
 from siem.formats.routing import Router
@@ -29,13 +28,7 @@ ORACLE_FIELDS = ["@timestamp", "host.hostname", "process.name", "process.pid", "
 
 @pytest.mark.parametrize("name", ORACLES)
 def test_syslog_matches_elastic_oracle(name: str) -> None:
-    events, letters = parse_file(sample(name), "linux.syslog", ORACLES[name])
-    oracle = expected(sample(name + "-expected.json"))
-    assert not letters
-    assert len(events) == len(oracle)
-    for i, (ours, theirs) in enumerate(zip(events, oracle, strict=True)):
-        assert_fields(ours, theirs, ORACLE_FIELDS, label=f"{name} event {i}")
-        assert ours["event"]["dataset"] == "linux.syslog"
+    compared_with_oracle(name, "linux.syslog", ORACLE_FIELDS, options=ORACLES[name])
 
 
 def test_continuation_lines_join_their_record() -> None:
@@ -59,18 +52,15 @@ def test_program_names_with_spaces_and_brackets() -> None:
     assert ("com.apple.xpc.launchd[1] (com.apple.quicklook[21498])", None) in names
 
 
-def _one(tmp_path: Path, line: str, options: ParseOptions | None = None) -> dict:
-    f = tmp_path / "messages"
-    f.write_text(line + "\n")
-    events, letters = parse_file(f, "linux.syslog", options)
+def _one(line: str, options: ParseOptions | None = None) -> dict[str, Any]:
+    events, letters = parse_bytes(f"{line}\n".encode(), "linux.syslog", options)
     assert not letters, letters
     assert len(events) == 1
     return events[0]
 
 
-def test_rfc5424_with_structured_data(tmp_path: Path) -> None:
+def test_rfc5424_with_structured_data() -> None:
     doc = _one(
-        tmp_path,
         '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
         'eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] \ufeffAn application event',
     )
@@ -87,15 +77,15 @@ def test_rfc5424_with_structured_data(tmp_path: Path) -> None:
     assert syslog["structured_data"]["examplePriority@32473"] == {"class": "high"}
 
 
-def test_rsyslog_high_precision_timestamp_keeps_microseconds(tmp_path: Path) -> None:
-    doc = _one(tmp_path, "2024-01-01T00:00:00.123456+09:00 ip-10-0-0-5 kernel: [ 1.0] Linux version 6.1")
+def test_rsyslog_high_precision_timestamp_keeps_microseconds() -> None:
+    doc = _one("2024-01-01T00:00:00.123456+09:00 ip-10-0-0-5 kernel: [ 1.0] Linux version 6.1")
     assert doc["@timestamp"] == "2023-12-31T15:00:00.123456Z"
     assert doc["process"] == {"name": "kernel"}
     assert doc["message"] == "[ 1.0] Linux version 6.1"
 
 
-def test_pri_prefix_and_ip_host(tmp_path: Path) -> None:
-    doc = _one(tmp_path, "<13>Feb  5 17:32:18 10.0.0.99 myapp[42]: hello", ParseOptions(syslog_year=2024))
+def test_pri_prefix_and_ip_host() -> None:
+    doc = _one("<13>Feb  5 17:32:18 10.0.0.99 myapp[42]: hello", ParseOptions(syslog_year=2024))
     assert doc["host"] == {"hostname": "10.0.0.99", "ip": "10.0.0.99"}
     assert doc["related"]["ip"] == ["10.0.0.99"]
     assert doc["log"]["syslog"]["facility"]["name"] == "user"
@@ -112,14 +102,14 @@ def test_pri_prefix_and_ip_host(tmp_path: Path) -> None:
         ("Europe/Paris", "2024-07-01T10:00:00Z"),  # summer time: +02:00
     ],
 )
-def test_configured_timezone_applies_to_zoneless_timestamps(tmp_path: Path, tz: str, expected_ts: str) -> None:
+def test_configured_timezone_applies_to_zoneless_timestamps(tz: str, expected_ts: str) -> None:
     options = ParseOptions(syslog_year=2024, syslog_timezone=tz)
-    assert _one(tmp_path, "Jul  1 12:00:00 host app: x", options)["@timestamp"] == expected_ts
+    assert _one("Jul  1 12:00:00 host app: x", options)["@timestamp"] == expected_ts
     # an explicit offset in the record wins over the configured zone
-    assert _one(tmp_path, "2024-07-01T12:00:00Z host app: x", options)["@timestamp"] == "2024-07-01T12:00:00Z"
+    assert _one("2024-07-01T12:00:00Z host app: x", options)["@timestamp"] == "2024-07-01T12:00:00Z"
 
 
-def test_year_is_inferred_and_never_far_in_the_future(tmp_path: Path) -> None:
+def test_year_is_inferred_and_never_far_in_the_future() -> None:
     now = datetime.now(UTC)
     for when, year in (
         (now - timedelta(days=3), (now - timedelta(days=3)).year),  # recent past: its own year
@@ -127,34 +117,29 @@ def test_year_is_inferred_and_never_far_in_the_future(tmp_path: Path) -> None:
         (now + timedelta(days=3), now.year - 1 if (now + timedelta(days=3)).year == now.year else now.year),
     ):
         line = f"{when:%b} {when.day:>2} 12:00:00 host app: x"
-        assert _one(tmp_path, line)["@timestamp"].startswith(f"{year}-{when:%m-%d}T12:00:00")
+        assert _one(line)["@timestamp"].startswith(f"{year}-{when:%m-%d}T12:00:00")
 
 
-def test_bad_timezone_is_a_clear_dead_letter(tmp_path: Path) -> None:
-    f = tmp_path / "messages"
-    f.write_text("Jul  1 12:00:00 host app: x\n")
-    events, letters = parse_file(f, "linux.syslog", ParseOptions(syslog_timezone="Mars/Olympus"))
+def test_bad_timezone_is_a_clear_dead_letter() -> None:
+    events, letters = parse_bytes(
+        b"Jul  1 12:00:00 host app: x\n", "linux.syslog", ParseOptions(syslog_timezone="Mars/Olympus")
+    )
     assert not events and "unknown timezone" in letters[0].reason
 
 
 @pytest.mark.parametrize(
     "garbage", ["not syslog at all", "Feb 30 12:00:00 host app: impossible date", "<34>1 - - - - -"]
 )
-def test_garbage_is_dead_lettered_with_position(tmp_path: Path, garbage: str) -> None:
+def test_garbage_is_dead_lettered_with_position(garbage: str) -> None:
     good = "Dec 13 11:35:28 host app[1]: fine"
-    f = tmp_path / "messages"
-    f.write_text(f"{good}\n{garbage}\n{good}\n")
-    events, letters = parse_file(f, "linux.syslog", ParseOptions(syslog_year=2024))
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1
-    assert letters[0].stage == "map" and letters[0].reason
-    assert letters[0].raw == garbage
+    letter = dead_letter_between(good, garbage, "linux.syslog", ParseOptions(syslog_year=2024))
+    assert letter.stage == "map"
+    assert letter.raw == garbage
 
 
-def test_runaway_continuation_is_bounded(tmp_path: Path) -> None:
-    f = tmp_path / "messages"
-    f.write_text("Dec 13 11:35:28 host app: start\n" + " continued line of text\n" * 20000)
-    events, letters = parse_file(f, "linux.syslog", ParseOptions(syslog_year=2024))
+def test_runaway_continuation_is_bounded() -> None:
+    data = b"Dec 13 11:35:28 host app: start\n" + b" continued line of text\n" * 20000
+    events, letters = parse_bytes(data, "linux.syslog", ParseOptions(syslog_year=2024))
     assert len(events) == 1 and len(events[0]["message"]) <= 256 * 1024
     assert letters and all("no syslog timestamp" in d.reason for d in letters)
 
@@ -163,8 +148,7 @@ def test_runaway_continuation_is_bounded(tmp_path: Path) -> None:
     "name", ["syslog/test-darwin-syslog.log", "syslog/test-suse-syslog.log", "syslog/test-tz-offset.log"]
 )
 def test_content_sniffing_picks_syslog(name: str) -> None:
-    head = sample(name).read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head).dataset == "linux.syslog"
+    assert sniffed(sample(name).read_bytes()) == "linux.syslog"
 
 
 @pytest.mark.parametrize(
@@ -184,7 +168,7 @@ def test_sniff_wants_host_and_program_after_an_iso_timestamp() -> None:
     ["/var/log/messages", "/var/log/syslog", "/var/log/syslog.1", "/var/log/messages-20240101.gz", "logs/syslog.2.gz"],
 )
 def test_default_paths_route_to_syslog(path: str) -> None:
-    assert Router().by_path(path) is LOG_TYPE
+    assert routed(path) == "linux.syslog"
 
 
 @pytest.mark.parametrize(
@@ -197,21 +181,8 @@ def test_other_paths_do_not(path: str) -> None:
 _SAMPLE = b"".join(sample(n).read_bytes() for n in ORACLES)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cut=st.integers(min_value=0, max_value=len(_SAMPLE)),
-    noise=st.binary(max_size=64),
-    at=st.integers(min_value=0, max_value=len(_SAMPLE)),
-    huge=st.sampled_from([b"", b"x" * 70000, b"\t" + b"y" * 300000, "é".encode() * 2000, b"<999>Dec 99 99:99:99 "]),
-)
-def test_never_raises_on_mangled_input(cut: int, noise: bytes, at: int, huge: bytes) -> None:
-    data = _SAMPLE[:cut]
-    data = data[:at] + noise + huge + data[at:]
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "mangled.log"
-        f.write_bytes(data)
-        events, letters = parse_file(f, "linux.syslog", ParseOptions(syslog_year=2023))
-    for doc in events:
-        assert doc["@timestamp"].endswith("Z")
-        assert doc["event"]["dataset"] == "linux.syslog"
-    assert all(letter.reason for letter in letters)
+@FUZZ
+@given(data=damaged(_SAMPLE, [b"", b"x" * 70000, b"\t" + b"y" * 300000, "é".encode() * 2000, b"<999>Dec 99 99:99:99 "]))
+def test_never_raises_on_mangled_input(data: bytes) -> None:
+    events, letters = parse_bytes(data, "linux.syslog", ParseOptions(syslog_year=2023))
+    assert_well_formed(events, letters, "linux.syslog")

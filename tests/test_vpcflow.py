@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gzip
 import io
-import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from oracle import assert_fields, expected, get, parse_file, sample
+from _property_cases import FUZZ, assert_well_formed, damaged, dead_letter_between
+from hypothesis import given
+from oracle import AWS_NETWORK_SAMPLES, compared_with_oracle, get, parse_bytes, parse_file, routed, sample, sniffed
 
 from siem.formats.base import ParseOptions, Skipped
 from siem.formats.routing import Router
@@ -65,17 +64,11 @@ VERDICTS = {"allowed", "denied"}  # our addition to event.type (documented)
 
 @pytest.mark.parametrize("name", ORACLES)
 def test_matches_elastic_oracle(name: str) -> None:
-    events, letters = parse_file(sample(name))
-    oracle = expected(sample(f"{name}-expected.json"))
-    assert not letters
-    assert len(events) == len(oracle)
-    for i, (ours, theirs) in enumerate(zip(events, oracle, strict=True)):
-        assert_fields(ours, theirs, ORACLE_FIELDS, label=f"{name} line {i}")
+    for ours, theirs in compared_with_oracle(name, "aws.vpcflow", ORACLE_FIELDS, auto_type=True):
         assert set(ours["event"]["type"]) - VERDICTS == set(theirs["event"]["type"])
         # related.ip: Elastic's source+destination, plus the packet-level addresses we add (documented)
         packet_ips = {get(ours, "aws.vpcflow.pkt_srcaddr"), get(ours, "aws.vpcflow.pkt_dstaddr")} - {None}
         assert set(ours.get("related", {}).get("ip", [])) == set(get(theirs, "related.ip") or []) | packet_ips
-        assert ours["event"]["dataset"] == "aws.vpcflow"
 
 
 def test_accept_reject_verdicts() -> None:
@@ -126,10 +119,8 @@ CUSTOM_LINE = (
 )
 
 
-def test_header_defines_a_custom_layout(tmp_path: Path) -> None:
-    f = tmp_path / "custom.log"
-    f.write_text(CUSTOM_HEADER + CUSTOM_LINE)
-    events, letters = parse_file(f, "aws.vpcflow")
+def test_header_defines_a_custom_layout() -> None:
+    events, letters = parse_bytes((CUSTOM_HEADER + CUSTOM_LINE).encode(), "aws.vpcflow")
     assert not letters and len(events) == 1
     doc = events[0]
     assert doc["@timestamp"] == "2023-11-14T22:14:20Z"
@@ -181,40 +172,25 @@ def test_s3_key_layout_and_gzip(tmp_path: Path) -> None:
         ("2 123456789010 eni-1 10.0.0.1", "no header line"),
     ],
 )
-def test_bad_line_is_dead_lettered_and_the_rest_survives(tmp_path: Path, bad: str, reason: str) -> None:
+def test_bad_line_is_dead_lettered_and_the_rest_survives(bad: str, reason: str) -> None:
     good = sample("vpcflow/test-extra-samples.log").read_text().splitlines()[0]
-    f = tmp_path / "mixed.log"
-    f.write_text(f"{good}\n{bad}\n{good}\n")
-    events, letters = parse_file(f, "aws.vpcflow")
-    assert len(events) == 2 and len(letters) == 1
-    assert letters[0].offset == len(good) + 1 and letters[0].stage == "map"
-    assert reason in letters[0].reason
-    assert letters[0].raw == bad
+    letter = dead_letter_between(good, bad, "aws.vpcflow")
+    assert letter.stage == "map" and reason in letter.reason
+    assert letter.raw == bad
 
 
-def test_field_count_must_match_the_header(tmp_path: Path) -> None:
-    f = tmp_path / "short.log"
-    f.write_text(CUSTOM_HEADER + "eu-west-1 euw1-az2\n" + CUSTOM_LINE)
-    events, letters = parse_file(f, "aws.vpcflow")
+def test_field_count_must_match_the_header() -> None:
+    events, letters = parse_bytes((CUSTOM_HEADER + "eu-west-1 euw1-az2\n" + CUSTOM_LINE).encode(), "aws.vpcflow")
     assert len(events) == 1 and len(letters) == 1
     assert "header line names 22" in letters[0].reason
 
 
 @pytest.mark.parametrize("name", [*ORACLES, "vpcflow/valid_vpc_flow_log.log"])
 def test_content_sniffing_picks_vpcflow(name: str) -> None:
-    head = sample(name).read_bytes()[:4096]
-    assert Router().choose("/no/known/path", head).dataset == "aws.vpcflow"
+    assert sniffed(sample(name).read_bytes()) == "aws.vpcflow"
 
 
-@pytest.mark.parametrize(
-    "other",
-    [
-        "network_firewall/test-firewall.log",
-        "route53_resolver/test-route53.log",
-        "alb/test-alb.log",
-        "route53_resolver/test-route53-resolver-log.json",
-    ],
-)
+@pytest.mark.parametrize("other", [name for name in AWS_NETWORK_SAMPLES if not name.startswith("vpcflow/")])
 def test_sniff_does_not_claim_other_formats(other: str) -> None:
     assert not LOG_TYPE.sniff(sample(other).read_bytes()[:4096])
 
@@ -228,7 +204,7 @@ def test_sniff_does_not_claim_other_formats(other: str) -> None:
     ],
 )
 def test_key_layout_routes_to_vpcflow(key: str) -> None:
-    assert Router().by_path(key) is LOG_TYPE
+    assert routed(key) == "aws.vpcflow"
 
 
 def test_parquet_delivery_is_not_routed_as_text() -> None:
@@ -239,21 +215,8 @@ def test_parquet_delivery_is_not_routed_as_text() -> None:
 _SAMPLE = sample("vpcflow/valid_vpc_flow_log.log").read_bytes() + sample("vpcflow/test-v5-all-fields.log").read_bytes()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cut=st.integers(min_value=0, max_value=len(_SAMPLE)),
-    noise=st.binary(max_size=64),
-    at=st.integers(min_value=0, max_value=len(_SAMPLE)),
-    huge=st.sampled_from([b"", b"9" * 5000, b" -" * 3000, "é".encode() * 2000]),
-)
-def test_never_raises_on_mangled_input(cut: int, noise: bytes, at: int, huge: bytes) -> None:
-    data = _SAMPLE[:cut]
-    data = data[:at] + noise + huge + data[at:]
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "mangled.log"
-        f.write_bytes(data)
-        events, letters = parse_file(f, "aws.vpcflow")
-    for doc in events:
-        assert doc["@timestamp"].endswith("Z")
-        assert doc["event"]["dataset"] == "aws.vpcflow"
-    assert all(letter.reason for letter in letters)
+@FUZZ
+@given(data=damaged(_SAMPLE, [b"", b"9" * 5000, b" -" * 3000, "é".encode() * 2000]))
+def test_never_raises_on_mangled_input(data: bytes) -> None:
+    events, letters = parse_bytes(data, "aws.vpcflow")
+    assert_well_formed(events, letters, "aws.vpcflow")

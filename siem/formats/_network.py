@@ -122,6 +122,18 @@ def iso_timestamp(value: Any, what: str) -> str:
     return iso_utc(dt)
 
 
+def present_str(value: Any) -> str | None:
+    """The value if it is a string that says something: AWS writes "" or the "-" placeholder for an
+    absent value (where _json_payload.nonempty_str would keep "-")."""
+    return value if isinstance(value, str) and value not in ("", "-") else None
+
+
+def as_port(value: Any) -> int | None:
+    """A port number (see as_int) in 0-65535; None for anything else, which no port field accepts."""
+    port = as_int(value)
+    return port if port is not None and 0 <= port <= 65535 else None
+
+
 def as_int(value: Any) -> int | None:
     """An int from a JSON number or a decimal string (AWS writes ports both ways); None otherwise."""
     if isinstance(value, bool):

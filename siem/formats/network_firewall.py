@@ -14,7 +14,16 @@ import contextlib
 import re
 from typing import Any
 
-from siem.formats._network import NUMBER_BY_TRANSPORT, as_int, community_id, epoch_iso, iso_timestamp, tcp_flag_names
+from siem.formats._network import (
+    NUMBER_BY_TRANSPORT,
+    as_int,
+    as_port,
+    community_id,
+    epoch_iso,
+    iso_timestamp,
+    present_str,
+    tcp_flag_names,
+)
 from siem.formats.base import JsonLinesFormat, ParseOptions, RecordError, first_json_object
 from siem.normalize import valid_ip
 
@@ -33,28 +42,19 @@ _FLOW_SIDES = (
 )
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value not in ("", "-") else None
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _port(value: Any) -> int | None:
-    port = as_int(value)
-    return port if port is not None and 0 <= port <= 65535 else None
-
-
 def _endpoint(ev: dict[str, Any], ip_key: str, port_key: str) -> dict[str, Any]:
     part: dict[str, Any] = {}
-    address = _str(ev.get(ip_key))
+    address = present_str(ev.get(ip_key))
     if address:
         part["address"] = address
         ip = valid_ip(address)
         if ip:
             part["ip"] = ip
-    port = _port(ev.get(port_key))
+    port = as_port(ev.get(port_key))
     if port is not None:
         part["port"] = port
     return part
@@ -88,10 +88,10 @@ def _timestamp(raw: dict[str, Any], ev: dict[str, Any]) -> str:
 
 
 def _http(doc: dict[str, Any], http: dict[str, Any]) -> None:
-    host = _str(http.get("hostname"))
+    host = present_str(http.get("hostname"))
     if host:
         doc.setdefault("destination", {})["domain"] = host
-    target = _str(http.get("url"))
+    target = present_str(http.get("url"))
     if target:
         path, _, query = target.partition("?")
         url: dict[str, Any] = {"original": target, "path": path}
@@ -101,10 +101,10 @@ def _http(doc: dict[str, Any], http: dict[str, Any]) -> None:
             url["domain"] = host
         doc["url"] = url
     out: dict[str, Any] = {}
-    method = _str(http.get("http_method"))
+    method = present_str(http.get("http_method"))
     if method:
         out["request"] = {"method": method}
-    version = _HTTP_VERSION.match(_str(http.get("protocol")) or "")
+    version = _HTTP_VERSION.match(present_str(http.get("protocol")) or "")
     if version:
         out["version"] = version[1]
     status = as_int(http.get("status"))
@@ -112,40 +112,40 @@ def _http(doc: dict[str, Any], http: dict[str, Any]) -> None:
         out["response"] = {"status_code": status}
     if out:
         doc["http"] = out
-    agent = _str(http.get("http_user_agent"))
+    agent = present_str(http.get("http_user_agent"))
     if agent:
         doc["user_agent"] = {"original": agent}
 
 
 def _tls(doc: dict[str, Any], tls: dict[str, Any]) -> None:
     out: dict[str, Any] = {}
-    sni = _str(tls.get("sni"))
+    sni = present_str(tls.get("sni"))
     if sni:
         out["client"] = {"server_name": sni}
         doc.setdefault("destination", {})["domain"] = sni
-    version = _TLS_VERSION.match(_str(tls.get("version")) or "")
+    version = _TLS_VERSION.match(present_str(tls.get("version")) or "")
     if version:
         out["version_protocol"] = version[1].lower()
         out["version"] = version[2]
-    ja3 = _str(_dict(tls.get("ja3")).get("hash"))
+    ja3 = present_str(_dict(tls.get("ja3")).get("hash"))
     if ja3:
         out.setdefault("client", {})["ja3"] = ja3
     server: dict[str, Any] = {}
-    ja3s = _str(_dict(tls.get("ja3s")).get("hash"))
+    ja3s = present_str(_dict(tls.get("ja3s")).get("hash"))
     if ja3s:
         server["ja3s"] = ja3s
     for key, target in (("subject", "subject"), ("issuerdn", "issuer")):
-        value = _str(tls.get(key))
+        value = present_str(tls.get(key))
         if value:
             server[target] = value
-    fingerprint = _str(tls.get("fingerprint"))
+    fingerprint = present_str(tls.get("fingerprint"))
     if fingerprint:
         server["hash"] = {"sha1": fingerprint.replace(":", "").upper()}
-    serial = _str(tls.get("serial"))
+    serial = present_str(tls.get("serial"))
     if serial:
         server["x509"] = {"serial_number": serial.replace(":", "")}
     for key, target in (("notbefore", "not_before"), ("notafter", "not_after")):
-        value = _str(tls.get(key))
+        value = present_str(tls.get(key))
         if value:
             try:
                 server[target] = iso_timestamp(value, f"tls.{key}")
@@ -170,7 +170,7 @@ class NetworkFirewallLogType(JsonLinesFormat):
         ev = raw.get("event")
         if not isinstance(ev, dict):
             raise RecordError("no 'event' object")
-        event_type = _str(ev.get("event_type"))
+        event_type = present_str(ev.get("event_type"))
         event: dict[str, Any] = {
             "kind": "alert" if event_type == "alert" else "event",
             "category": ["network"],
@@ -182,11 +182,11 @@ class NetworkFirewallLogType(JsonLinesFormat):
             firewall["event_type"] = event_type
 
         observer: dict[str, Any] = {"type": "firewall", "vendor": "AWS", "product": "Network Firewall"}
-        name = _str(raw.get("firewall_name"))
+        name = present_str(raw.get("firewall_name"))
         if name:
             observer["name"] = name
         doc["observer"] = observer
-        zone = _str(raw.get("availability_zone"))
+        zone = present_str(raw.get("availability_zone"))
         if zone:
             cloud: dict[str, Any] = {"provider": "aws", "availability_zone": zone}
             region = _ZONE.match(zone)
@@ -201,7 +201,7 @@ class NetworkFirewallLogType(JsonLinesFormat):
         if destination:
             doc["destination"] = destination
         network: dict[str, Any] = {}
-        proto = _str(ev.get("proto"))
+        proto = present_str(ev.get("proto"))
         number = None
         if proto:
             network["transport"] = proto.lower()
@@ -210,7 +210,7 @@ class NetworkFirewallLogType(JsonLinesFormat):
                 number = int(proto)
             if number is not None:
                 network["iana_number"] = str(number)
-        app = _str(ev.get("app_proto"))
+        app = present_str(ev.get("app_proto"))
         if app and app != "failed":
             network["protocol"] = app.lower()
         if "ip" in source:
@@ -230,10 +230,10 @@ class NetworkFirewallLogType(JsonLinesFormat):
             sid = as_int(alert.get("signature_id"))
             if sid is not None:
                 rule["id"] = str(sid)
-            signature = _str(alert.get("signature"))
+            signature = present_str(alert.get("signature"))
             if signature:
                 rule["name"] = signature
-            category = _str(alert.get("category"))
+            category = present_str(alert.get("category"))
             if category:
                 rule["category"] = category
             rev = as_int(alert.get("rev"))
@@ -244,7 +244,7 @@ class NetworkFirewallLogType(JsonLinesFormat):
             severity = as_int(alert.get("severity"))
             if severity is not None:
                 event["severity"] = severity
-            action = _str(alert.get("action"))
+            action = present_str(alert.get("action"))
             if action:
                 event["action"] = action
                 _add_verdict(event, _VERDICTS.get(action))
@@ -278,7 +278,7 @@ class NetworkFirewallLogType(JsonLinesFormat):
         if network:
             doc["network"] = network
 
-        tcp_flags = _str(_dict(ev.get("tcp")).get("tcp_flags"))
+        tcp_flags = present_str(_dict(ev.get("tcp")).get("tcp_flags"))
         if tcp_flags:
             firewall["tcp_flags"] = tcp_flags
             with contextlib.suppress(ValueError):  # not hex: keep the raw value only
@@ -292,17 +292,19 @@ class NetworkFirewallLogType(JsonLinesFormat):
         if tls:
             _tls(doc, tls)
 
-        tls_error = _str(_dict(ev.get("tls_error")).get("error_message"))
+        tls_error = present_str(_dict(ev.get("tls_error")).get("error_message"))
         if tls_error:
             firewall["tls_error"] = {"error_message": tls_error}
             doc["error"] = {"message": tls_error}
             event["outcome"] = "failure"
         revocation = _dict(ev.get("revocation_check"))
         if revocation:
-            kept = {k: v for k, v in revocation.items() if k in ("leaf_cert_fpr", "status", "action") and _str(v)}
+            kept = {
+                k: v for k, v in revocation.items() if k in ("leaf_cert_fpr", "status", "action") and present_str(v)
+            }
             if kept:
                 firewall["revocation_check"] = kept
-            action = _str(revocation.get("action"))
+            action = present_str(revocation.get("action"))
             if action:
                 event["action"] = action.lower()
                 _add_verdict(event, _VERDICTS.get(action.lower()))

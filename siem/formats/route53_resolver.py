@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from siem.formats._network import NUMBER_BY_TRANSPORT, as_int, iso_timestamp
+from siem.formats._network import NUMBER_BY_TRANSPORT, as_port, iso_timestamp, present_str
 from siem.formats.base import JsonLinesFormat, ParseOptions, RecordError, first_json_object
 from siem.normalize import valid_ip
 
@@ -19,10 +19,6 @@ from siem.normalize import valid_ip
 _FIREWALL_TYPES = {"BLOCK": "denied", "ALLOW": "allowed", "ALERT": "allowed"}
 _V4_PTR = re.compile(r"^((?:\d{1,3}\.){3}\d{1,3})\.in-addr\.arpa$", re.IGNORECASE)
 _V6_PTR = re.compile(r"^((?:[0-9a-f]\.){32})ip6\.arpa$", re.IGNORECASE)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value not in ("", "-") else None
 
 
 def _ptr_ip(name: str) -> str | None:
@@ -47,7 +43,11 @@ def _answers(raw: Any, hosts: list[str]) -> tuple[list[dict[str, str]], list[str
         if not isinstance(item, dict):
             continue
         answer: dict[str, str] = {}
-        rtype, rclass, data = _str(item.get("Type")), _str(item.get("Class")), _str(item.get("Rdata"))
+        rtype, rclass, data = (
+            present_str(item.get("Type")),
+            present_str(item.get("Class")),
+            present_str(item.get("Rdata")),
+        )
         if rclass:
             answer["class"] = rclass
         if rtype:
@@ -77,15 +77,15 @@ class Route53ResolverLogType(JsonLinesFormat):
 
     def to_ecs(self, raw: dict[str, Any], options: ParseOptions) -> dict[str, Any]:
         ts = iso_timestamp(raw.get("query_timestamp"), "query_timestamp")
-        name = _str(raw.get("query_name"))
+        name = present_str(raw.get("query_name"))
         if name is None:
             raise RecordError("query_name is missing")
         name = name.removesuffix(".")
-        qtype = _str(raw.get("query_type"))
+        qtype = present_str(raw.get("query_type"))
         question: dict[str, Any] = {"name": name}
         if qtype:
             question["type"] = qtype
-        qclass = _str(raw.get("query_class"))
+        qclass = present_str(raw.get("query_class"))
         if qclass:
             question["class"] = qclass
         dns: dict[str, Any] = {"question": question}
@@ -103,7 +103,7 @@ class Route53ResolverLogType(JsonLinesFormat):
         if resolved:
             dns["resolved_ip"] = resolved
             ips.extend(resolved)
-        rcode = _str(raw.get("rcode"))
+        rcode = present_str(raw.get("rcode"))
         event: dict[str, Any] = {"kind": "event", "category": ["network"], "type": ["protocol"]}
         if rcode:
             dns["response_code"] = rcode
@@ -111,53 +111,53 @@ class Route53ResolverLogType(JsonLinesFormat):
         doc: dict[str, Any] = {"@timestamp": ts, "event": event, "dns": dns}
 
         network: dict[str, Any] = {"protocol": "dns"}
-        transport = _str(raw.get("transport"))
+        transport = present_str(raw.get("transport"))
         if transport:
             network["transport"] = transport.lower()
             number = NUMBER_BY_TRANSPORT.get(network["transport"])
             if number is not None:
                 network["iana_number"] = str(number)
-        address = _str(raw.get("srcaddr"))
+        address = present_str(raw.get("srcaddr"))
         if address:
             source: dict[str, Any] = {"address": address}
             ip = valid_ip(address)
             if ip:
                 source["ip"] = ip
                 network["type"] = "ipv6" if ":" in ip else "ipv4"
-            port = as_int(raw.get("srcport"))
-            if port is not None and 0 <= port <= 65535:
+            port = as_port(raw.get("srcport"))
+            if port is not None:
                 source["port"] = port
             doc["source"] = source
         doc["network"] = network
 
         cloud: dict[str, Any] = {"provider": "aws"}
-        account = _str(raw.get("account_id"))
+        account = present_str(raw.get("account_id"))
         if account:
             cloud["account"] = {"id": account}
-        region = _str(raw.get("region"))
+        region = present_str(raw.get("region"))
         if region:
             cloud["region"] = region
         aws: dict[str, Any] = {}
         route53: dict[str, Any] = {}
-        vpc = _str(raw.get("vpc_id"))
+        vpc = present_str(raw.get("vpc_id"))
         if vpc:
             aws["vpc_id"] = vpc
         srcids = raw.get("srcids")
         if isinstance(srcids, dict):
-            instance = _str(srcids.get("instance"))
+            instance = present_str(srcids.get("instance"))
             if instance:
                 aws["instance_id"] = instance
                 cloud["instance"] = {"id": instance}
-            others = {k: v for k, v in srcids.items() if k != "instance" and _str(v)}
+            others = {k: v for k, v in srcids.items() if k != "instance" and present_str(v)}
             if others:
                 route53["srcids"] = others
         doc["cloud"] = cloud
-        version = _str(raw.get("version"))
+        version = present_str(raw.get("version"))
         if version:
             route53["version"] = version
 
         firewall: dict[str, Any] = {}
-        action = _str(raw.get("firewall_rule_action"))
+        action = present_str(raw.get("firewall_rule_action"))
         if action:
             firewall["action"] = action
             event["action"] = action.lower()
@@ -165,10 +165,10 @@ class Route53ResolverLogType(JsonLinesFormat):
             if allowed:
                 event["type"].append(allowed)
         for key, target in (("firewall_rule_group_id", "rule_group"), ("firewall_domain_list_id", "domain_list")):
-            value = _str(raw.get(key))
+            value = present_str(raw.get(key))
             if value:
                 firewall[target] = {"id": value}
-        protection = _str(raw.get("firewall_protection"))
+        protection = present_str(raw.get("firewall_protection"))
         if protection:
             firewall["protection"] = protection
         if firewall:
