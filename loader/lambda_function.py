@@ -44,7 +44,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                     raise
                 total.errors.append(f"{item_id}: {type(exc).__name__}: {exc}")
                 failures.append({"itemIdentifier": item_id})
-        store.refresh()
+        if not failures:  # visible to searches at once; skipped when the store just failed us
+            store.refresh()
     finally:
         store.close()
     return {"summary": total.to_dict(), "batchItemFailures": failures}

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import boto3
+from botocore.exceptions import ClientError
 
 from siem.sources import SourceObject
 
@@ -26,11 +27,26 @@ def s3_client(endpoint_url: str | None = None) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url) if endpoint_url else boto3.client("s3")
 
 
+# Answers that will not change on retry: the object failed (dead-lettered), the run goes on. Anything
+# else (throttling, 5xx, network) propagates, so a queue message is retried rather than lost.
+_FINAL_ERRORS = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidObjectState", "404", "403"})
+
+
+class ObjectUnavailable(OSError):
+    """S3 will not give us the object (gone, forbidden, archived); the message names it."""
+
+
 def s3_object(client: Any, bucket: str, key: str, size: int | None = None) -> SourceObject:
     uri = f"s3://{bucket}/{key}"
 
     def opener() -> BinaryIO:
-        return client.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            return client.get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _FINAL_ERRORS:
+                raise ObjectUnavailable(f"{uri}: {code}: {exc.response['Error'].get('Message', '')}") from None
+            raise
 
     return SourceObject(path=uri, identity=uri, opener=opener, size=size)
 
