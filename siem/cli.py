@@ -207,6 +207,21 @@ def _describe(doc: dict[str, Any]) -> str:
     return ""
 
 
+def _instant_arg(flag: str, value: str | None) -> str | None:
+    """An ISO 8601 date or time as a UTC instant string; a time without a zone is taken as UTC."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    from siem.normalize import iso_utc
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{flag} {value!r} is not an ISO 8601 date or time (e.g. 2024-05-01T09:00:00Z)") from None
+    return iso_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
 def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
     if not args.ip and not args.user:
         raise UserError("siem pivot: give --ip and/or --user")
@@ -218,8 +233,8 @@ def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"--ip {args.ip!r} is not an IP address")
         args.ip = canonical
     query = EventQuery(
-        start=args.since,
-        end=args.until,
+        start=_instant_arg("--since", args.since),
+        end=_instant_arg("--until", args.until),
         datasets=tuple(args.dataset or ()),
         ip=args.ip,
         user=args.user,

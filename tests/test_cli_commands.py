@@ -52,3 +52,17 @@ def test_bad_config_names_the_key(tmp_path: Path, capsys) -> None:
     config.write_text("opensearch:\n  verify_cert: false\n")
     assert main(["--config", str(config), "parse", "--list-types"]) == 2
     assert "opensearch.verify_cert: unknown key" in capsys.readouterr().err
+
+
+def test_pivot_time_window_arguments(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
+    monkeypatch.setenv("SIEM_DATA_DIR", str(tmp_path / "data"))
+    assert main(["load", str(sample("alb/test-alb.log"))]) == 0
+    capsys.readouterr()
+    assert (
+        main(["pivot", "--ip", "192.168.131.39", "--since", "2024-10-25", "--until", "2024-10-26T03:00:00+09:00"]) == 0
+    )
+    out, err = capsys.readouterr()
+    assert "2 of 2 events" in err and out.count("2024-10-25T17:33:59Z") == 2
+    assert main(["pivot", "--ip", "192.168.131.39", "--since", "last tuesday"]) == 2
+    assert "--since 'last tuesday' is not an ISO 8601" in capsys.readouterr().err
