@@ -1,4 +1,4 @@
-"""The `siem` command: load, parse, pivot, templates.
+"""The `siem` command: load, worker, parse, pivot, dead-letters, templates.
 
 Errors a user can fix (bad config, unknown type, unreachable cluster) print one clear line and
 exit 2; a run that dead-lettered records or failed objects exits 1 after printing its summary,
@@ -261,6 +261,22 @@ def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    """What could not be indexed, with where and why: the other half of every run summary."""
+    store = open_store(settings)
+    try:
+        letters = store.dead_letters(size=args.limit)
+    finally:
+        store.close()
+    for letter in letters:
+        if args.format == "json":
+            print(orjson.dumps(letter).decode())
+        else:
+            print(f"{letter['path']}@{letter['offset']} [{letter['stage']}] {letter['reason']}")
+    print(f"{len(letters)} dead letters shown (store: {store.name})", file=sys.stderr)
+    return 0
+
+
 def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.opensearch["url"]:
         raise UserError("templates need an OpenSearch cluster: set SIEM_OPENSEARCH_URL or opensearch.url")
@@ -313,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_pivot)
+
+    p = sub.add_parser("dead-letters", help="list records and objects that could not be indexed, with the reason")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_dead_letters)
 
     p = sub.add_parser("templates", help="index templates")
     p.add_argument("action", choices=("install",))

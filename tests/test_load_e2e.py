@@ -128,6 +128,11 @@ def test_corrupt_gzip_and_garbage_line_are_counted_and_dead_lettered(
         store.close()
     assert "dead-lettered: 2" in err
 
+    assert main(["dead-letters", "--format", "json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {d["stage"] for d in listed} == {"map", "object"}
+    assert all(d["path"].startswith(f"s3://{bucket}/") and d["reason"] for d in listed)
+
 
 def test_unknown_local_file_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
