@@ -1,0 +1,51 @@
+"""Engines run compiled rules over stored events; each must agree with the offline evaluator.
+
+* ``memory``: the offline evaluator over a list of events (``siem rules test``; the oracle).
+* ``duckdb``: SQL over the embedded store's ``events`` table.
+* ``opensearch``: Query DSL and aggregations over ``<prefix>-events-*``.
+
+All three answer the same two questions, with the same meaning (``siem.detect.ir`` for a single
+event, ``docs/detection.md`` and ``siem.detect.windows`` for correlations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from siem.detect.rules import Rule
+from siem.detect.windows import Window
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which events a query looks at: half-open ISO 8601 UTC ranges; None = unbounded."""
+
+    ingested: tuple[str, str] | None = None  # on event.ingested (scheduled cycles)
+    timestamp: tuple[str, str] | None = None  # on @timestamp (retro-hunts, correlation windows)
+
+
+class Engine(Protocol):
+    name: str
+
+    def select(self, rule: Rule, scope: Scope) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(document id, document) of every event in scope matching ``rule.condition``,
+        ordered by (@timestamp, id). Streams: no limit on how many."""
+        ...
+
+    def correlate(self, rule: Rule, scope: Scope) -> list[Window]:
+        """Every satisfying window of a correlation rule among the events in scope
+        (``scope.timestamp`` bounds the member events), ordered by group then anchor."""
+        ...
+
+    def fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Documents by id (alerts show the ECS fields of the events they cover)."""
+        ...
+
+
+def micros(iso: str) -> int:
+    """Epoch microseconds of an ISO 8601 instant (the unit window arithmetic uses)."""
+    dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(dt.timestamp()) * 1_000_000 + dt.microsecond

@@ -1,0 +1,108 @@
+"""Sliding correlation windows: the reference computation (see docs/detection.md).
+
+Every event of a group anchors a window ``[t, t + timespan)``; the satisfying anchors are the
+result. Engines that cannot express this natively (OpenSearch: aggregations prune the groups that
+cannot satisfy, then the candidates' timestamps are fetched) call ``satisfying`` on the few
+fields they fetched, so every engine shares one definition; DuckDB computes it in SQL with
+window functions and is tested against this.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+from siem.detect import ir
+from siem.detect.evaluate import values
+from siem.detect.rules import Correlation
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One event of a correlation: what the window computation needs, nothing more."""
+
+    id: str
+    ts: int  # @timestamp in epoch microseconds
+    rules: frozenset[int]  # indexes of the referenced rules it matched
+    value: tuple[str, ...] = ()  # value_count: text forms of condition.field
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    group: tuple[str, ...]
+    anchor: Member
+    members: tuple[Member, ...]
+    value: int  # what the condition was tested on
+
+    @property
+    def start(self) -> int:
+        return self.anchor.ts
+
+
+def group_keys(doc: dict[str, Any], group_by: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Every combination of the group-by values (a multi-valued field puts the event in each group)."""
+    per_field = []
+    for name in group_by:
+        texts = sorted({t for v in values(doc, name) if (t := ir.text_form(v)) is not None})
+        if not texts:
+            return []
+        per_field.append(texts)
+    return [tuple(combo) for combo in product(*per_field)]
+
+
+def satisfying(corr: Correlation, groups: dict[tuple[str, ...], list[Member]]) -> list[Window]:
+    """The satisfying anchors of every group, ordered by group then anchor (ts, id)."""
+    span = int(corr.timespan.total_seconds() * 1_000_000)
+    out: list[Window] = []
+    for group in sorted(groups):
+        members = sorted(groups[group], key=lambda m: (m.ts, m.id))
+        times = [m.ts for m in members]
+        for anchor in members:
+            first = bisect_left(times, anchor.ts)  # events at the anchor's time are in its window
+            last = bisect_left(times, anchor.ts + span)
+            window = members[first:last]
+            value = _value(corr, anchor, window)
+            if value is not None and corr.holds(value):
+                out.append(Window(group, anchor, tuple(window), value))
+    return out
+
+
+def _value(corr: Correlation, anchor: Member, window: list[Member]) -> int | None:
+    if corr.type == "event_count":
+        return len(window)
+    if corr.type == "value_count":
+        return len({v for m in window for v in m.value})
+    if corr.type == "temporal":
+        return len({r for m in window for r in m.rules})
+    # temporal_ordered: the anchor matches the first rule, the others follow in order
+    if 0 not in anchor.rules:
+        return None
+    step, position = 1, (anchor.ts, anchor.id)
+    for m in window:
+        if step == len(corr.rules):
+            break
+        if (m.ts, m.id) > position and step in m.rules:
+            step, position = step + 1, (m.ts, m.id)
+    return step
+
+
+def members_of(
+    corr: Correlation, docs: Iterable[tuple[str, dict[str, Any]]], ts_of: Any
+) -> dict[tuple[str, ...], list[Member]]:
+    """Group (id, doc) pairs of events that matched any referenced rule (offline use)."""
+    from siem.detect.evaluate import matches
+
+    groups: dict[tuple[str, ...], list[Member]] = {}
+    for doc_id, doc in docs:
+        hit = frozenset(i for i, rule in enumerate(corr.rules) if matches(rule.condition, doc))
+        if not hit:
+            continue
+        value: tuple[str, ...] = ()
+        if corr.value_field:
+            value = tuple(sorted({t for v in values(doc, corr.value_field) if (t := ir.text_form(v)) is not None}))
+        for key in group_keys(doc, corr.group_by):
+            groups.setdefault(key, []).append(Member(doc_id, ts_of(doc), hit, value))
+    return groups
