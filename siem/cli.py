@@ -338,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("templates", help="index templates")
     p.add_argument("action", choices=("install",))
     p.set_defaults(func=cmd_templates)
+
+    from siem.detect.cli_rules import register as register_rules
+
+    register_rules(sub)
     return parser
 
 

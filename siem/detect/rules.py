@@ -127,12 +127,12 @@ def load_paths(paths: list[str | Path]) -> list[Rule]:
 
     mapper = Mapper()
     rules: list[Rule] = []
-    for file in _files(paths):
+    for file in rule_files(paths):
         rules.extend(load_file(file, mapper))
     return rules
 
 
-def _files(paths: list[str | Path]) -> list[Path]:
+def rule_files(paths: list[str | Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -160,7 +160,7 @@ def load_file(file: Path, mapper: Any = None) -> list[Rule]:
     if not all(isinstance(d, dict) for d in docs):
         raise RuleError(f"{file}:1: each YAML document must be a mapping (a Sigma rule)")
     try:
-        collection = SigmaCollection.from_dicts([_sigma_only(d) for d in docs], collect_errors=True)
+        collection = SigmaCollection.from_dicts([sigma_only(d) for d in docs], collect_errors=True)
     except SigmaError as exc:
         raise RuleError(f"{file}: {exc}") from None
     by_ref: dict[str, Rule] = {}
@@ -188,7 +188,7 @@ def load_file(file: Path, mapper: Any = None) -> list[Rule]:
     return [*base, *out]
 
 
-def _sigma_only(doc: dict[str, Any]) -> dict[str, Any]:
+def sigma_only(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in OUR_KEYS}
 
 

@@ -1,0 +1,165 @@
+"""``siem rules test``: every rule's own test cases, through the real parsers, on every engine.
+
+A case is raw log text in its original format (or a file next to the rule). It goes through the
+same router, parser and normalizer as ``siem load``, so a parser change that breaks a detection
+fails here. The events are then evaluated by the offline engine, by DuckDB (a throw-away embedded
+store) and — when an OpenSearch URL is configured — by OpenSearch (a throw-away index prefix,
+deleted afterwards). Every engine must meet the expectation; a case that parses into dead
+letters fails too, since a detection test on data the parser rejects proves nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from siem import formats
+from siem.detect.engines import Engine, Scope
+from siem.detect.fold import alert_keys
+from siem.detect.rules import Rule, TestCase
+from siem.formats.base import ParseOptions
+from siem.formats.routing import Router
+from siem.pipeline import DeadLetter, Event, parse_object
+from siem.sources import SourceObject
+
+
+@dataclass
+class CaseResult:
+    rule: Rule
+    case: TestCase
+    engine: str
+    ok: bool
+    detail: str  # what was expected and what happened
+
+
+@dataclass
+class Report:
+    results: list[CaseResult] = field(default_factory=list)
+    skipped: list[tuple[Rule, str]] = field(default_factory=list)  # rules that cannot run here
+    untested: list[Rule] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.ok]
+
+
+def parse_case(case: TestCase, router: Router, options: ParseOptions) -> tuple[list[Event], list[DeadLetter]]:
+    """The events the real pipeline makes of a case's log text."""
+    if case.file is not None:
+        data, path = case.file.read_bytes(), str(case.file)
+    else:
+        data, path = (case.lines or "").encode(), f"rule-test/{case.name}"
+    obj = SourceObject(path=path, identity=f"rule-test:{path}:{case.name}", opener=partial(io.BytesIO, data))
+    forced = formats.get(case.log_type) if case.log_type else None
+    events: list[Event] = []
+    letters: list[DeadLetter] = []
+    for item in parse_object(obj, router, options, forced):
+        if isinstance(item, Event):
+            events.append(item)
+        elif isinstance(item, DeadLetter):
+            letters.append(item)
+    return events, letters
+
+
+def outcome(rule: Rule, engine: Engine) -> tuple[int, int]:
+    """(matching events, alerts) of one rule on an engine holding only the case's events."""
+    if rule.correlation is not None:
+        windows = engine.correlate(rule, Scope())
+        return sum(len(w.members) for w in windows), len(alert_keys(rule, windows=windows))
+    hits = list(engine.select(rule, Scope()))
+    return len(hits), len(alert_keys(rule, events=hits))
+
+
+def judge(case: TestCase, matches: int, alerts: int) -> tuple[bool, str]:
+    (key, want) = next(iter(case.expect.items()))
+    got = {"match": matches > 0, "matches": matches, "alerts": alerts}[key]
+    return got == want, f"expected {key}={want}, got {key}={got} ({matches} matching events, {alerts} alerts)"
+
+
+EngineFactory = Callable[[list[Event]], Any]
+
+
+def run_tests(rules: list[Rule], engines: dict[str, EngineFactory], options: ParseOptions | None = None) -> Report:
+    """Run every case of every runnable rule on every engine."""
+    router, options = Router(), options or ParseOptions()
+    report = Report()
+    for rule in rules:
+        if not rule.runnable:
+            report.skipped.append((rule, "; ".join(rule.problems)))
+            continue
+        if not rule.tests:
+            report.untested.append(rule)
+            continue
+        for case in rule.tests:
+            events, letters = parse_case(case, router, options)
+            if letters:
+                reasons = "; ".join(f"{d.stage}@{d.offset}: {d.reason}" for d in letters[:3])
+                for name in engines:
+                    report.results.append(CaseResult(rule, case, name, False, f"log text rejected: {reasons}"))
+                continue
+            for name, factory in engines.items():
+                try:
+                    with factory(events) as engine:
+                        ok, detail = judge(case, *outcome(rule, engine))
+                except Exception as exc:  # one engine's failure is that case's result, not the run's end
+                    ok, detail = False, f"{type(exc).__name__}: {exc}"
+                report.results.append(CaseResult(rule, case, name, ok, detail))
+    return report
+
+
+@contextmanager
+def offline_engine(events: list[Event]) -> Iterator[Engine]:
+    from siem.detect.engines.memory import MemoryEngine
+
+    yield MemoryEngine([(e.id, e.doc) for e in events])
+
+
+@contextmanager
+def duckdb_engine(events: list[Event]) -> Iterator[Engine]:
+    from siem.detect.engines.duckdb import DuckDBEngine
+
+    from siem.sinks.embedded import EmbeddedStore
+
+    with tempfile.TemporaryDirectory(prefix="siem-ruletest-") as tmp:
+        store = EmbeddedStore(Path(tmp))
+        try:
+            store.write(events)
+            yield DuckDBEngine(store)
+        finally:
+            store.close()
+
+
+def opensearch_engine_factory(settings: Any) -> EngineFactory:
+    """Cases on the configured cluster, each in its own throw-away index prefix."""
+
+    @contextmanager
+    def factory(events: list[Event]) -> Iterator[Engine]:
+        from siem.detect.engines.opensearch import OpenSearchEngine
+
+        from siem.sinks.opensearch import OpenSearchStore, make_client
+        from siem.templates import install_templates
+
+        client = make_client(settings)
+        prefix = f"siem-ruletest-{uuid.uuid4().hex[:8]}"
+        try:
+            install_templates(client, prefix)
+            store = OpenSearchStore(client, prefix=prefix, refresh=True)
+            store.write(events)
+            store.refresh()
+            yield OpenSearchEngine(store)
+        finally:
+            client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true"})
+            for name in ("events", "deadletter", "alerts"):
+                client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
+            for name in ("settings", "ecs"):
+                client.cluster.delete_component_template(name=f"{prefix}-{name}", params={"ignore": 404})
+            client.close()
+
+    return factory
