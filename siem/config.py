@@ -45,6 +45,13 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "timezone": (str, "UTC"),
         "trusted_proxies": (list, []),
     },
+    "detect": {
+        "rules": (list, ["detections"]),  # rule files or folders
+        "overlap_seconds": (int, 120),  # each scheduled window starts this long before the checkpoint
+        "settle_seconds": (int, 30),  # and ends this long before now (events still being indexed)
+        "lookback_seconds": (int, 86400),  # first run of a rule (no checkpoint): how far back it looks
+        "max_event_ids": (int, 100),  # covered document ids kept on an alert
+    },
 }
 TOP_LEVEL: dict[str, tuple[type, Any]] = {"data_dir": (str, "./siem-data")}
 SECRETS = {("opensearch", "password"): "SIEM_OPENSEARCH_PASSWORD"}
@@ -58,6 +65,8 @@ class Settings:
     parse: dict[str, Any]
     data_dir: Path
     routes: list[Route] = field(default_factory=list)
+    notifications: list[Any] = field(default_factory=list)  # siem.detect.notify.routes.NotifyRoute
+    detect: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["detect"].items()})
 
     @property
     def opensearch_password(self) -> str | None:
@@ -115,7 +124,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
             raise ConfigError(f"config file {path}: the top level must be a mapping")
         raw = loaded or {}
 
-    allowed = set(SCHEMA) | set(TOP_LEVEL) | {"routes"}
+    allowed = set(SCHEMA) | set(TOP_LEVEL) | {"routes", "notifications"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}; allowed top-level keys: {sorted(allowed)}")
@@ -167,8 +176,21 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         routes = compile_routes(routes_raw)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    from siem.detect.notify.routes import compile_notifications
+
+    try:
+        notifications = compile_notifications(raw.get("notifications"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return Settings(
-        sections["opensearch"], sections["s3"], sections["sqs"], sections["parse"], Path(top["data_dir"]), routes
+        sections["opensearch"],
+        sections["s3"],
+        sections["sqs"],
+        sections["parse"],
+        Path(top["data_dir"]),
+        routes,
+        notifications=notifications,
+        detect=sections["detect"],
     )
 
 

@@ -1,6 +1,6 @@
 """Notification routes: the ``notifications`` section of the config, validated at start-up.
 
-A route names a target (``webhook``, ``slack``, ``pagerduty``) and where its secret lives. Secrets
+A route names a target (``webhook``, ``slack``, ``pagerduty``, ``apprise``) and where its secret lives. Secrets
 (HMAC keys, Slack webhook URLs, PagerDuty routing keys) are read ONLY from environment variables
 named in the config, at send time: a config file is reviewed in git and copied around. A key that
 would hold a secret value is rejected, and no error message ever echoes a value that might be one.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-TYPES = ("webhook", "slack", "pagerduty")
+TYPES = ("webhook", "slack", "pagerduty", "apprise")
 LEVELS = ("informational", "low", "medium", "high", "critical")
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 DEFAULT_TIMEOUT = 10
@@ -41,6 +41,7 @@ _ALLOWED = {
     "webhook": _COMMON | {"url", "url_env", "secret_env"},
     "slack": _COMMON | {"url_env"},
     "pagerduty": _COMMON | {"routing_key_env", "url"},
+    "apprise": _COMMON | {"url_env"},
 }
 
 
@@ -53,7 +54,7 @@ class NotifyRoute:
     """One configured notification target. Holds environment variable NAMES, never secret values."""
 
     name: str
-    type: str  # webhook | slack | pagerduty
+    type: str  # webhook | slack | pagerduty | apprise
     url: str | None = None  # a non-secret URL from the file (webhook, PagerDuty override)
     url_env: str | None = None  # the URL is itself the secret (Slack incoming webhooks)
     secret_env: str | None = None  # webhook HMAC key
@@ -121,10 +122,10 @@ def compile_notifications(raw: object) -> list[NotifyRoute]:
         kind = item.get("type")
         if kind not in TYPES:
             raise ValueError(f"{where}.type: expected one of {', '.join(TYPES)}, got {kind!r}")
-        if kind == "slack" and "url" in item:
+        if kind in ("slack", "apprise") and "url" in item:
+            what = "a Slack incoming-webhook URL" if kind == "slack" else "an Apprise URL"
             raise ValueError(
-                f"{where}.url: a Slack incoming-webhook URL is a secret; put it in an environment variable "
-                "and name it in url_env"
+                f"{where}.url: {what} is a secret; put it in an environment variable and name it in url_env"
             )
         unknown = sorted(set(item) - _ALLOWED[kind])
         if unknown:
@@ -147,9 +148,9 @@ def compile_notifications(raw: object) -> list[NotifyRoute]:
             if (url is None) == (env_keys["url_env"] is None):
                 raise ValueError(f"{where}.url: a webhook needs exactly one of url or url_env")
             if env_keys["secret_env"] is None:
-                raise ValueError(f"{where}.secret_env: a webhook is signed; name the environment variable holding the key")
-        if kind == "slack" and env_keys["url_env"] is None:
-            raise ValueError(f"{where}.url_env: name the environment variable holding the Slack webhook URL")
+                raise ValueError(f"{where}.secret_env: a webhook is signed; name the variable holding the key")
+        if kind in ("slack", "apprise") and env_keys["url_env"] is None:
+            raise ValueError(f"{where}.url_env: name the environment variable holding the {kind} URL")
         if kind == "pagerduty" and env_keys["routing_key_env"] is None:
             raise ValueError(f"{where}.routing_key_env: name the environment variable holding the routing key")
         levels = item.get("levels", [])
@@ -194,7 +195,9 @@ def unknown_routes(notify: Iterable[str], routes: Iterable[NotifyRoute]) -> list
     return [name for name in notify if name not in known]
 
 
-def select_routes(routes: Iterable[NotifyRoute], notify: Iterable[str] = (), level: str | None = None) -> list[NotifyRoute]:
+def select_routes(
+    routes: Iterable[NotifyRoute], notify: Iterable[str] = (), level: str | None = None
+) -> list[NotifyRoute]:
     """Routes an alert goes to: those the rule names in ``notify:`` plus those listing its level.
 
     An unknown name raises UnknownRoute rather than dropping the notification silently.
