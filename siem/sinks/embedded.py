@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
     user_name VARCHAR,
     related_ip VARCHAR[],
     related_user VARCHAR[],
-    doc JSON
+    doc JSON,
+    ingested TIMESTAMPTZ
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     recorded_at TIMESTAMPTZ, path VARCHAR, "offset" BIGINT, stage VARCHAR, reason VARCHAR,
@@ -40,8 +41,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 _COLUMNS = (
     "{id: 'VARCHAR', ts: 'TIMESTAMPTZ', dataset: 'VARCHAR', source_ip: 'VARCHAR', user_name: 'VARCHAR',"
-    " related_ip: 'VARCHAR[]', related_user: 'VARCHAR[]', doc: 'JSON'}"
+    " related_ip: 'VARCHAR[]', related_user: 'VARCHAR[]', doc: 'JSON', ingested: 'VARCHAR'}"
 )
+# Databases created before the ``ingested`` column (detection cycles select on it): add and backfill.
+_MIGRATE_INGESTED = """
+ALTER TABLE events ADD COLUMN IF NOT EXISTS ingested TIMESTAMPTZ;
+UPDATE events SET ingested = TRY_CAST(json_extract_string(doc, '$.event.ingested') AS TIMESTAMPTZ)
+WHERE ingested IS NULL;
+"""
 
 
 class EmbeddedStore:
@@ -55,6 +62,12 @@ class EmbeddedStore:
         self.db = duckdb.connect(str(self.path))
         self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute(_SCHEMA)
+        present = self.db.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()"
+            " AND schema_name = 'main' AND table_name = 'events' AND column_name = 'ingested'"
+        ).fetchone()
+        if not present or not present[0]:
+            self.db.execute(_MIGRATE_INGESTED)
 
     def write(self, events: list[Event]) -> list[DeadLetter]:
         if not events:
@@ -73,6 +86,7 @@ class EmbeddedStore:
                             "related_ip": (doc.get("related") or {}).get("ip"),
                             "related_user": (doc.get("related") or {}).get("user"),
                             "doc": doc,
+                            "ingested": (doc.get("event") or {}).get("ingested"),
                         }
                     )
                 )
@@ -85,7 +99,11 @@ class EmbeddedStore:
                 [staging.name],
             )
             self.db.execute("DELETE FROM events WHERE id IN (SELECT id FROM staged)")
-            self.db.execute("INSERT INTO events SELECT * FROM staged")
+            # an unparsable event.ingested is no ingested time (the event is still stored)
+            self.db.execute(
+                "INSERT INTO events BY NAME"
+                " SELECT * REPLACE (TRY_CAST(ingested AS TIMESTAMPTZ) AS ingested) FROM staged"
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
