@@ -1,0 +1,157 @@
+"""Correlations on OpenSearch: aggregations prune the groups, ``windows.satisfying`` decides.
+
+1. A ``composite`` aggregation over the group-by fields, paged with ``after_key`` (no bucket limit),
+   computes per group what bounds the condition from above: ``doc_count`` (event_count), the
+   ``cardinality`` of ``condition.field`` (value_count) or how many referenced rules matched at all
+   (temporal, through a ``filters`` sub-aggregation). For ``gte``/``gt`` a group whose bound misses
+   the threshold cannot satisfy in any window and is dropped; for ``lte``/``lt``/``eq`` (and when a
+   group-by field is not a plain keyword, so a bucket key may not be the event's text form) every
+   group is a candidate.
+2. The candidates' member events are streamed (point in time, timestamp order) with only the fields
+   the windows need; each referenced rule is a named query, so ``matched_queries`` says which rules
+   an event matched (rules that are not exact in DSL are re-checked with ``evaluate.matches``).
+   Group keys come from ``windows.group_keys`` — the same function the reference uses — so a
+   multi-valued group-by field puts an event in every combination, as composite does.
+3. ``windows.satisfying`` computes the sliding windows: one definition for every engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opensearchpy.exceptions import TransportError
+
+from siem.detect import ir
+from siem.detect.engines import Scope
+from siem.detect.engines.opensearch import (
+    MATCH_NONE,
+    Compiler,
+    OpenSearchEngine,
+    all_of,
+    any_of,
+    in_scope,
+    live_types,
+    refused_regexp,
+    scope_query,
+    ts_micros,
+)
+from siem.detect.evaluate import matches, values
+from siem.detect.rules import Rule
+from siem.detect.windows import Member, Window, group_keys, satisfying
+
+COMPOSITE_PAGE = 1000
+KEYS_PER_FETCH = 1000
+
+
+def correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope) -> list[Window]:
+    try:
+        return _correlate(engine, rule, scope, True)
+    except TransportError as exc:
+        if not refused_regexp(exc):
+            raise
+        return _correlate(engine, rule, scope, False)
+
+
+def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool) -> list[Window]:
+    corr = rule.correlation
+    assert corr is not None
+    fields = set(corr.group_by) | ({corr.value_field} if corr.value_field else set())
+    for ref in corr.rules:
+        fields |= ir.fields_of(ref.condition)
+    types = live_types(engine.client, engine.pattern, fields)
+    compiler = Compiler(types, regexp)
+    compiled = [compiler.compile(ref.condition) for ref in corr.rules]
+    named = [{"bool": {"filter": [dsl], "_name": f"r{i}"}} for i, (dsl, _) in enumerate(compiled) if dsl != MATCH_NONE]
+    base = all_of([scope_query(scope), any_of(named)])
+    if base == MATCH_NONE:
+        return []
+    keyword_groups = all(types(f).kind == "keyword" and not types(f).flat_root for f in corr.group_by)
+    candidates: list[tuple[str, ...]] | None = None
+    if corr.op in ("gte", "gt") and keyword_groups and corr.group_by:
+        sub = _bound_aggregation(corr, compiled, types)
+        if sub is not None:
+            candidates = list(_candidates(engine, base, corr, sub))
+            if not candidates:
+                return []
+    includes = sorted(fields | {"@timestamp", "event.ingested"})
+    inexact = {i for i, (_, exact) in enumerate(compiled) if not exact}
+    groups: dict[tuple[str, ...], list[Member]] = {}
+    batches = (
+        [None]
+        if candidates is None
+        else [candidates[i : i + KEYS_PER_FETCH] for i in range(0, len(candidates), KEYS_PER_FETCH)]
+    )
+    for batch in batches:
+        query = base
+        wanted = None
+        if batch is not None:
+            wanted = set(batch)
+            terms = [{"terms": {f: sorted({key[n] for key in batch})}} for n, f in enumerate(corr.group_by)]
+            query = all_of([base, *terms])
+        for hit in engine.stream(query, {"includes": includes}, scope.timestamp is not None):
+            doc = hit["_source"]
+            if not in_scope(doc, scope):
+                continue
+            named_hits = {int(name[1:]) for name in hit.get("matched_queries", [])}
+            hit_rules = frozenset(i for i in named_hits if i not in inexact or matches(corr.rules[i].condition, doc))
+            if not hit_rules:
+                continue
+            value: tuple[str, ...] = ()
+            if corr.value_field:
+                texts = {t for v in values(doc, corr.value_field) if (t := ir.text_form(v)) is not None}
+                value = tuple(sorted(texts))
+            member = Member(hit["_id"], ts_micros(doc), hit_rules, value)
+            for key in group_keys(doc, corr.group_by):
+                if wanted is None or key in wanted:
+                    groups.setdefault(key, []).append(member)
+    return satisfying(corr, groups)
+
+
+def _bound_aggregation(corr: Any, compiled: list[tuple[dict[str, Any], bool]], types: Any) -> dict[str, Any] | None:
+    """The sub-aggregation bounding the condition per group (None: doc_count is the bound)."""
+    if corr.type == "event_count":
+        return {}
+    if corr.type == "value_count":
+        if not corr.value_field or types(corr.value_field).kind != "keyword" or types(corr.value_field).flat_root:
+            return None  # bucket values might not be the text forms: no pruning
+        return {"v": {"cardinality": {"field": corr.value_field, "precision_threshold": 40000}}}
+    filters = {f"r{i}": dsl for i, (dsl, _) in enumerate(compiled)}
+    return {"r": {"filters": {"filters": filters}}}
+
+
+def _bound(corr: Any, bucket: dict[str, Any]) -> int:
+    if corr.type == "event_count":
+        return int(bucket["doc_count"])
+    if corr.type == "value_count":
+        return int(bucket["v"]["value"])
+    hit = {name for name, b in bucket["r"]["buckets"].items() if b["doc_count"] > 0}
+    if corr.type == "temporal_ordered" and "r0" not in hit:
+        return 0
+    return len(hit)
+
+
+def _candidates(engine: OpenSearchEngine, base: dict[str, Any], corr: Any, sub: dict[str, Any]):
+    sources = [{f"g{n}": {"terms": {"field": f}}} for n, f in enumerate(corr.group_by)]
+    after = None
+    while True:
+        composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
+        if after is not None:
+            composite["after"] = after
+        aggs: dict[str, Any] = {"groups": {"composite": composite}}
+        if sub:
+            aggs["groups"]["aggs"] = sub
+        response = engine.client.search(
+            index=engine.pattern,
+            body={"query": base, "size": 0, "aggs": aggs, "track_total_hits": False},
+            params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+        )
+        result = response.get("aggregations", {}).get("groups")
+        if not result or not result["buckets"]:
+            return
+        for bucket in result["buckets"]:
+            bound = _bound(corr, bucket)
+            if bound > corr.count or (corr.op == "gte" and bound == corr.count):
+                yield tuple(str(bucket["key"][f"g{n}"]) for n in range(len(corr.group_by)))
+        after = result.get("after_key")
+        if after is None:
+            return
