@@ -288,3 +288,38 @@ def test_never_raises_on_mangled_input(data: bytes) -> None:
     assert_well_formed(events, letters, "linux.auditd")
     for doc in events:
         assert isinstance(doc["auditd"]["log"]["sequence"], int)
+
+
+def test_execve_arguments_are_also_kept_by_their_audit_position() -> None:
+    """Sigma's auditd rules ask `a1: '-t'`: argument 1 exactly, not "some argument"."""
+    doc = _parse(SUDO_EXEC)[0][0]
+    assert doc["auditd"]["execve"] == {"a0": "cat", "a1": "/etc/shadow", "a2": "/tmp/my file"}
+
+
+def test_positional_arguments_keep_real_indexes_and_stop_at_32() -> None:
+    gap = _parse(['type=EXECVE msg=audit(1.0:1): argc=6 a0="x" a5="y"'])[0][0]
+    assert gap["auditd"]["execve"] == {"a0": "x", "a5": "y"}  # a lost argument is absent, not shifted
+    many = " ".join(f'a{i}="v{i}"' for i in range(40))
+    doc = _parse([f"type=EXECVE msg=audit(1.0:2): argc=40 {many}"])[0][0]
+    assert len(doc["process"]["args"]) == 40
+    assert doc["auditd"]["execve"]["a31"] == "v31" and "a32" not in doc["auditd"]["execve"]
+
+
+@pytest.mark.parametrize(
+    ("arch", "number", "name"),
+    [("c000003e", "103", "syslog"), ("c000003e", "99", "sysinfo"), ("c00000b7", "279", "memfd_create")],
+)
+def test_raw_syscall_number_gets_its_name(arch: str, number: str, name: str) -> None:
+    doc = _parse(
+        [f"type=SYSCALL msg=audit(1.0:3): arch={arch} syscall={number} success=yes exit=0 a0=5 a1=0 pid=9 comm=x"]
+    )[0][0]
+    assert doc["auditd"]["log"]["syscall"] == number  # as logged
+    assert doc["auditd"]["log"]["syscall_name"] == name
+    assert doc["auditd"]["log"]["a0"] == "5"
+
+
+def test_unknown_syscall_number_has_no_name_and_enriched_name_is_kept() -> None:
+    unknown = _parse(["type=SYSCALL msg=audit(1.0:4): arch=c000003e syscall=999 success=yes exit=0 pid=9"])[0][0]
+    assert "syscall_name" not in unknown["auditd"]["log"]
+    enriched = _parse(SUDO_EXEC)[0][0]
+    assert enriched["auditd"]["log"]["syscall_name"] == "execve"

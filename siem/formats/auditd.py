@@ -42,6 +42,7 @@ _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
 WINDOW = 4  # serials kept open at once, so lightly interleaved records still join their event
 MAX_EVENT_BYTES = 1024 * 1024  # beyond this an event is closed; later records start a new one
+POSITIONAL = 32  # EXECVE arguments a0..a31 are also kept by position (auditd.execve.aN); all are in process.args
 
 _ABSENT = frozenset({"?", "(null)", ""})
 # Values the kernel hex-encodes when they contain spaces, quotes or control characters (Elastic's list).
@@ -269,7 +270,9 @@ _SYSCALLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 # asm-generic/unistd.h) for the two architectures EC2 runs.
 _SYSCALL_NUMBERS = {
     "x86_64": {
-        "2": "open", "42": "connect", "43": "accept", "44": "sendto", "45": "recvfrom", "46": "sendmsg",
+        "2": "open", "99": "sysinfo", "103": "syslog", "133": "mknod", "135": "personality", "259": "mknodat",
+        "319": "memfd_create",
+        "42": "connect", "43": "accept", "44": "sendto", "45": "recvfrom", "46": "sendmsg",
         "47": "recvmsg", "49": "bind", "50": "listen", "59": "execve", "62": "kill", "82": "rename", "83": "mkdir",
         "84": "rmdir", "85": "creat", "87": "unlink", "90": "chmod", "91": "fchmod", "92": "chown", "93": "fchown",
         "94": "lchown", "105": "setuid", "106": "setgid", "113": "setreuid", "114": "setregid", "117": "setresuid",
@@ -279,6 +282,7 @@ _SYSCALL_NUMBERS = {
         "288": "accept4", "313": "finit_module", "316": "renameat2", "322": "execveat",
     },
     "aarch64": {
+        "33": "mknodat", "92": "personality", "116": "syslog", "179": "sysinfo", "279": "memfd_create",
         "34": "mkdirat", "35": "unlinkat", "38": "renameat", "39": "umount2", "40": "mount", "52": "fchmod",
         "53": "fchmodat", "54": "fchownat", "55": "fchown", "56": "openat", "105": "init_module",
         "106": "delete_module", "129": "kill", "130": "tkill", "131": "tgkill", "143": "setregid", "144": "setgid",
@@ -446,13 +450,18 @@ def _timestamp(sec: str, frac: str | None) -> str:
     return iso_utc(dt)
 
 
-def _args(records: list[_AuditRecord]) -> tuple[list[str], bool]:
-    """EXECVE arguments in order, chunks (aN[i]) joined; a gap becomes a "[... N truncated ...]" marker."""
+def _args(records: list[_AuditRecord]) -> tuple[list[str], bool, dict[str, str]]:
+    """EXECVE arguments in order, chunks (aN[i]) joined; a gap becomes a "[... N truncated ...]" marker.
+
+    Also the first POSITIONAL arguments by their audit index (``{"a0": ..., "a1": ...}``), so a rule
+    can ask for "argument 1 is -t" exactly as the record says it (a lost argument is simply absent).
+    """
     merged: dict[int, dict[int, str]] = {}
     for record in records:
         for index, chunks in record.args.items():
             merged.setdefault(index, {}).update(chunks)
     args: list[str] = []
+    positional: dict[str, str] = {}
     expected = 0
     for index in sorted(merged):
         if index > expected:
@@ -466,8 +475,10 @@ def _args(records: list[_AuditRecord]) -> tuple[list[str], bool]:
             parts.append(chunks[chunk])
             next_chunk = chunk + 1
         args.append("".join(parts))
+        if index < POSITIONAL:
+            positional[f"a{index}"] = args[-1]
         expected = index + 1
-    return args, bool(merged) and min(merged) == 0
+    return args, bool(merged) and min(merged) == 0, positional
 
 
 def _sockaddr(value: str) -> dict[str, Any]:
@@ -672,10 +683,14 @@ def _build(records: list[_AuditRecord], header: re.Match[str]) -> dict[str, Any]
     syscall = log.get("syscall") if primary.type == "SYSCALL" else None
     if isinstance(syscall, str) and syscall.isdigit():
         syscall = _SYSCALL_NUMBERS.get(str(_get(doc, "host.architecture")), {}).get(syscall, syscall)
+    if isinstance(syscall, str) and not syscall.isdigit():
+        log["syscall_name"] = syscall
     _classify(primary, records, syscall if isinstance(syscall, str) else None, event)
     _outcome(primary, records, event)
     _network(doc, log, syscall if isinstance(syscall, str) else None)
-    args, complete = _args(records)
+    args, complete, positional = _args(records)
+    if positional:
+        doc["auditd"] = {"execve": positional}
     if args:
         process = doc.setdefault("process", {})
         process["args"] = args
@@ -703,7 +718,7 @@ def _build(records: list[_AuditRecord], header: re.Match[str]) -> dict[str, Any]
         related["ip"] = [laddr]
     if related:
         doc["related"] = related
-    doc["auditd"] = {"log": log}
+    doc.setdefault("auditd", {})["log"] = log
     return doc
 
 
