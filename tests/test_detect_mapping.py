@@ -14,6 +14,7 @@ import yaml
 from sigma.processing.pipeline import ProcessingPipeline
 
 from siem.detect import catalog, ir
+from siem.detect.evaluate import matches
 from siem.detect.ir import STAR, And, Exists, FieldRef, Not, Num, Or, Str
 from siem.detect.mapping import PIPELINE_FILE, Mapper
 from siem.detect.rules import Rule, load_file
@@ -99,7 +100,7 @@ def test_cloudtrail_fieldref_is_mapped_on_both_sides(tmp_path: Path) -> None:
     )
 
 
-def test_cloudtrail_whole_payload_search_is_reported_not_run(tmp_path: Path) -> None:
+def test_cloudtrail_whole_payload_search_looks_at_every_value_below_the_payload(tmp_path: Path) -> None:
     rule = compiled(
         tmp_path,
         {"product": "aws", "service": "cloudtrail"},
@@ -108,8 +109,18 @@ def test_cloudtrail_whole_payload_search_is_reported_not_run(tmp_path: Path) -> 
             "condition": "selection",
         },
     )
-    assert not rule.runnable
-    assert any("whole-object search" in p and "requestParameters" in p for p in rule.problems)
+    assert rule.runnable, rule.problems
+    assert rule.condition == And(
+        (
+            dataset("aws.cloudtrail"),
+            Str("event.action", ("PutBucketVersioning",)),
+            Str("aws.cloudtrail.request_parameters.**", (STAR, "Suspended", STAR)),
+        )
+    )
+    deep = {"aws": {"cloudtrail": {"request_parameters": {"VersioningConfiguration": {"Status": "Suspended"}}}}}
+    shallow = {"aws": {"cloudtrail": {"request_parameters": {"bucketName": "x"}}}, "note": "Suspended"}
+    assert matches(rule.condition.args[2], deep)
+    assert not matches(rule.condition.args[2], shallow)
 
 
 def test_kubernetes_audit_fields_and_sigmahq_short_forms(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ def values(doc: Any, path: str) -> list[Any]:
     """Every value at a dotted path (not null, not an empty object); lists are flattened at every step."""
     current: list[Any] = [doc]
     for key in path.split("."):
+        if key == ir.DESCENDANTS:
+            return [v for v in _descendants(current) if v is not None and v != {}]
         nxt: list[Any] = []
         for node in _flatten(current):
             if isinstance(node, dict) and key in node:
@@ -27,6 +29,17 @@ def values(doc: Any, path: str) -> list[Any]:
         if not current:
             return []
     return [v for v in _flatten(current) if v is not None and v != {}]
+
+
+def _descendants(items: list[Any]) -> Iterator[Any]:
+    """Every scalar below: the values of a whole-payload search."""
+    for item in items:
+        if isinstance(item, list):
+            yield from _descendants(item)
+        elif isinstance(item, dict):
+            yield from _descendants(list(item.values()))
+        else:
+            yield item
 
 
 def _flatten(items: list[Any]) -> Iterator[Any]:

@@ -8,7 +8,9 @@ Leaf semantics (the reference is ``siem.detect.evaluate``; every engine must agr
 
 * A field path is dotted (``aws.cloudtrail.request_parameters.bucketName``). Looking it up walks
   the document; a list at any step is flattened, so a leaf "has" several values and a predicate is
-  true when **any** value satisfies it. ``None`` (JSON null) is no value.
+  true when **any** value satisfies it. ``None`` (JSON null) is no value. A final ``**`` step
+  (``aws.cloudtrail.request_parameters.**``) stands for every value anywhere below that object:
+  Sigma's search of a whole free-form payload (``requestParameters|contains: x``).
 * ``Str`` compares the value's text form (strings as they are; integers in decimal; booleans
   ``true``/``false``; floats as Python ``repr``) against a wildcard pattern, **case-insensitively**
   unless ``cased``. Objects are never matched by a string.
@@ -28,6 +30,8 @@ from typing import Literal
 
 # Field-less (keyword) searches look here: the raw line of the text log types.
 KEYWORD_FIELDS: tuple[str, ...] = ("message",)
+# A last path step meaning "every value below": a whole-payload search.
+DESCENDANTS = "**"
 
 
 class Wild:

@@ -90,8 +90,10 @@ class _Params:
 
 
 def _steps(path: str) -> list[str]:
+    """The keys of a dotted path; a whole-payload path keeps its final ``**`` step."""
     keys = path.split(".")
-    if not _FIELD.match(path) or not all(keys):
+    named = keys[:-1] if keys[-1] == ir.DESCENDANTS and len(keys) > 1 else keys
+    if not _FIELD.match(".".join(named)) or not all(named):
         raise ValueError(f"field path {path!r} is not a dotted path of [A-Za-z0-9_@/-] names")
     return keys
 
@@ -225,31 +227,42 @@ class DuckDBEngine:
                 clauses.append(f"{column} >= {bind(_instant(bounds[0]))} AND {column} < {bind(_instant(bounds[1]))}")
         return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
+    @staticmethod
+    def _missing(keys: list[str], leaf: str, bind: _Params) -> str:
+        """A path that is absent with no list on the way has no value; otherwise the exact walk decides."""
+        if len(keys) == 1:
+            return "[]::JSON[]"
+        prefixes = bind([_json_path(keys[:n]) for n in range(1, len(keys))])
+        return f"CASE WHEN NOT coalesce(list_contains(json_type(doc, {prefixes}), 'ARRAY'), false) THEN []::JSON[] END"
+
     def _values(self, comp: _Compiler, bind: _Params, scope: Scope) -> str:
         """CTEs ending in ``vals(id, ts, v0, v1, ...)``: each field's values as [{y, s}]."""
         where = self._scope(scope, bind)
         if not comp.fields:
             return f"vals AS (SELECT id, ts FROM events{where})"
         paths = list(comp.fields)
-        leaf_paths = bind([_json_path(_steps(p)) for p in paths])
+        leaf_paths = bind([_json_path([k for k in _steps(p) if k != ir.DESCENDANTS]) for p in paths])
         quick, slow_cols, typed = [], [], []
         for i, path in enumerate(paths):
             keys = _steps(path)
             leaf = f"x[{i + 1}]"
+            if keys[-1] == ir.DESCENDANTS:  # every scalar below the root: json_tree on the rows that have it
+                keys = keys[:-1]
+                below = bind(self._fullkey_regex(keys) + r"([.\[].*)?")
+                quick.append(f"CASE WHEN {leaf} IS NULL THEN {self._missing(keys, leaf, bind)} END AS q{i}")
+                slow_cols.append(
+                    f"coalesce(q{i}, (SELECT list(t.value) FROM json_tree(e.doc, {bind(_json_path(keys[:1]))}) t"
+                    f" WHERE t.type NOT IN ('ARRAY', 'OBJECT') AND regexp_full_match(t.fullkey, {below})),"
+                    f" []::JSON[]) AS f{i}"
+                )
+                typed.append(_TYPED.format(f=f"f{i}") + f" AS v{i}")
+                continue
             flat = (
                 f"CASE WHEN NOT starts_with({leaf}::VARCHAR, '[') THEN [{leaf}]"
                 f" WHEN len(list_filter(json_extract({leaf}, '$[*]'), lambda e: starts_with(e::VARCHAR, '['))) = 0"
                 f" THEN json_extract({leaf}, '$[*]') END"
             )
-            if len(keys) == 1:
-                missing = "[]::JSON[]"
-            else:
-                prefixes = bind([_json_path(keys[:n]) for n in range(1, len(keys))])
-                missing = (
-                    f"CASE WHEN NOT coalesce(list_contains(json_type(doc, {prefixes}), 'ARRAY'), false)"
-                    " THEN []::JSON[] END"
-                )
-            quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {missing} END AS q{i}")
+            quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {self._missing(keys, leaf, bind)} END AS q{i}")
             exact = (
                 f"(SELECT list(t.value) FROM json_tree(e.doc, {bind(_json_path(keys[:1]))}) t"
                 f" WHERE t.type <> 'ARRAY' AND regexp_full_match(t.fullkey, {bind(self._fullkey_regex(keys))}))"
