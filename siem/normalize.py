@@ -9,12 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from siem import limits
+
 _IP_FIELDS = ("source", "destination", "client", "server", "host")
+_ECS_TEMPLATE = Path(__file__).resolve().parent.parent / "index_templates" / "component-ecs.json"
+# Used when the template file cannot be read (an installed wheel without index_templates/).
+_FALLBACK_FLAT_ROOTS = (
+    "aws.cloudtrail.request_parameters",
+    "aws.cloudtrail.response_elements",
+    "aws.cloudtrail.additional_eventdata",
+    "aws.cloudtrail.service_event_details",
+    "kubernetes.audit.requestObject",
+    "kubernetes.audit.responseObject",
+    "kubernetes.audit.annotations",
+    "kubernetes.audit.user.extra",
+    "kubernetes.audit.impersonatedUser.extra",
+    "fluentd.fields",
+)
+_OVERFLOW_TEXT = 256  # characters of an out-of-range number kept in siem.overflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +105,138 @@ def finalize(doc: dict[str, Any], dataset: str, ctx: ObjectContext, position: in
         if ctx.region:
             cloud.setdefault("region", ctx.region)
     _related(doc)
+    _bound_values(doc)
     return document_id(ctx, position), doc
+
+
+@lru_cache(maxsize=1)
+def template_fields() -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
+    """(paths the ECS template maps as long, roots it maps as flat_object), from the template itself."""
+    longs: list[tuple[str, ...]] = []
+    flats: set[str] = set()
+
+    def walk(properties: dict[str, Any], prefix: str) -> None:
+        for name, spec in properties.items():
+            path = f"{prefix}{name}"
+            kind = spec.get("type")
+            if kind == "long":
+                longs.append(tuple(path.split(".")))
+            elif kind == "flat_object":
+                flats.add(path)
+            if "properties" in spec:
+                walk(spec["properties"], path + ".")
+
+    try:
+        template = json.loads(_ECS_TEMPLATE.read_text())
+        walk(template["template"]["mappings"]["properties"], "")
+    except (OSError, ValueError, KeyError):
+        return (), frozenset(_FALLBACK_FLAT_ROOTS)
+    return tuple(longs), frozenset(flats | {"fluentd.fields"})
+
+
+def _number_text(value: Any) -> str:
+    try:
+        return str(value)[:_OVERFLOW_TEXT]
+    except ValueError:  # an int of more digits than str() converts
+        return f"<integer of about {value.bit_length() * 30103 // 100000} digits>"
+
+
+def _bound_values(doc: dict[str, Any]) -> None:
+    """No event can crash serialisation or be refused for one value, whatever its log type:
+
+    * an integer beyond the 64-bit range (orjson refuses it; a long field refuses it), or a
+      value of a long-mapped field out of that range, moves to ``siem.overflow`` as
+      "<field>=<text>" (keyword) — inside a flat_object payload it becomes its text in place;
+    * a leaf string of a flat_object payload longer than limits.FLAT_LEAF_MAX_BYTES (Lucene
+      refuses terms over 32766 bytes, and the event with it) is cut, its path in ``siem.truncated``.
+
+    Cheap on ordinary events: only the flat_object roots present in the event are visited, and the
+    whole event is walked only when orjson (strict 53-bit integers) refuses it. A long-mapped field
+    holding an out-of-range string or float is left to OpenSearch: that one document is refused and
+    dead-lettered with the reason, the rest of the batch is indexed.
+    """
+    flats = _flat_roots()
+    overflow: list[str] = []
+    truncated: list[str] = []
+    for root, paths in flats.items():
+        if root not in doc:
+            continue
+        for path in paths:
+            parent: Any = doc
+            for key in path[:-1]:
+                parent = parent.get(key) if isinstance(parent, dict) else None
+                if parent is None:
+                    break
+            if isinstance(parent, dict) and path[-1] in parent:
+                parent[path[-1]] = _flat(parent[path[-1]], ".".join(path), truncated)
+    try:  # C speed; refuses any integer beyond 2**53, and only then is the event walked for exact bounds
+        orjson.dumps(doc, option=orjson.OPT_STRICT_INTEGER)
+    except TypeError:
+        _walk(doc, "", overflow)
+    if overflow or truncated:
+        siem = doc.setdefault("siem", {})
+        if overflow:
+            siem.setdefault("overflow", []).extend(overflow)
+        if truncated:
+            siem.setdefault("truncated", []).extend(truncated)
+
+
+@lru_cache(maxsize=1)
+def _flat_roots() -> dict[str, list[tuple[str, ...]]]:
+    """The template's flat_object fields, split into keys and grouped by their top-level key."""
+    by_root: dict[str, list[tuple[str, ...]]] = {}
+    for dotted in template_fields()[1]:
+        path = tuple(dotted.split("."))
+        by_root.setdefault(path[0], []).append(path)
+    return by_root
+
+
+def _walk(node: dict[str, Any], prefix: str, overflow: list[str]) -> None:
+    """Move every integer beyond 64 bits under node (flat_object payloads are already text) to overflow."""
+    for key in list(node):
+        value = node[key]
+        if type(value) is int:
+            if not limits.LONG_MIN <= value <= limits.LONG_MAX:
+                overflow.append(f"{prefix}{key}={_number_text(node.pop(key))}")
+        elif isinstance(value, dict):
+            _walk(value, f"{prefix}{key}.", overflow)
+        elif isinstance(value, list):
+            path = f"{prefix}{key}"
+            kept = []
+            for item in value:
+                if type(item) is int and not limits.LONG_MIN <= item <= limits.LONG_MAX:
+                    overflow.append(f"{path}={_number_text(item)}")
+                    continue
+                if isinstance(item, dict):
+                    _walk(item, path + ".", overflow)
+                kept.append(item)
+            if len(kept) != len(value):
+                node[key] = kept
+
+
+def _flat(value: Any, path: str, truncated: list[str]) -> Any:
+    """A flat_object payload with every leaf indexable: big integers as text, long strings cut.
+    Containers are fixed in place; the (possibly replaced) value is returned."""
+    if isinstance(value, str):
+        if len(value) > limits.FLAT_LEAF_MAX_BYTES // 4 and len(value.encode()) > limits.FLAT_LEAF_MAX_BYTES:
+            truncated.append(path)
+            return value.encode()[: limits.FLAT_LEAF_MAX_BYTES].decode("utf-8", errors="ignore")
+        return value
+    if type(value) is int:
+        return value if limits.LONG_MIN <= value <= limits.LONG_MAX else _number_text(value)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (str, int, dict, list)):
+                new = _flat(v, f"{path}.{k}", truncated)
+                if new is not v:
+                    value[k] = new
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (str, int, dict, list)):
+                new = _flat(v, path, truncated)
+                if new is not v:
+                    value[i] = new
+    return value
 
 
 def _related(doc: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from siem import formats
+from siem import formats, limits
 from siem.formats.base import BadRecord, LogType, ParseOptions, Skipped, UnknownFormatError
 from siem.formats.decompress import open_decompressed
 from siem.formats.routing import Router
@@ -116,10 +116,15 @@ def parse_object(
     ctx = ObjectContext(obj.path, obj.identity, account, region, ingested or utc_now_iso())
     position = -1
     log_type: LogType | None = forced
+    stream: Any = None
+    dataset: str | None = None
     try:
         raw_stream = obj.open()
         try:
-            stream, head = open_decompressed(raw_stream)
+            stream, head = open_decompressed(
+                raw_stream, options.max_record_bytes, options.max_inflated_bytes, options.max_inflate_ratio
+            )
+            oversized: list[BadRecord] = getattr(stream, "oversized", [])
             if not head:
                 return
             if log_type is None:
@@ -127,6 +132,9 @@ def parse_object(
             dataset = log_type.dataset
             to_ecs = log_type.to_ecs
             for item in log_type.records(stream, options):
+                while oversized:  # records framing skipped for their length (iter_lines)
+                    bad = oversized.pop(0)
+                    yield DeadLetter(obj.path, bad.offset, "frame", bad.reason, dataset, _raw_text(bad.raw))
                 if isinstance(item, BadRecord):
                     yield DeadLetter(obj.path, item.offset, "frame", item.reason, dataset, _raw_text(item.raw))
                     continue
@@ -147,11 +155,16 @@ def parse_object(
                     continue
                 doc_id, doc = finalize(doc, dataset, ctx, position)
                 yield Event(doc_id, doc["event"]["dataset"], doc)
+            while oversized:
+                bad = oversized.pop(0)
+                yield DeadLetter(obj.path, bad.offset, "frame", bad.reason, dataset, _raw_text(bad.raw))
         finally:
             raw_stream.close()
     except UnknownFormatError as exc:
         yield DeadLetter(obj.path, 0, "object", str(exc))
     except (OSError, EOFError, zlib.error) as exc:
+        for bad in getattr(stream, "oversized", ()) if stream is not None else ():
+            yield DeadLetter(obj.path, bad.offset, "frame", bad.reason, dataset, _raw_text(bad.raw))
         where = f"after offset {position}" if position >= 0 else "before the first record"
         yield DeadLetter(
             obj.path,
@@ -177,8 +190,10 @@ def run(
     summary = RunSummary()
     batch: list[Event] = []
     letters: list[DeadLetter] = []
+    letter_bytes = 0
 
     def flush() -> None:
+        nonlocal letter_bytes
         if batch:
             rejected = sink.write(batch)
             summary.written += len(batch) - len(rejected)
@@ -188,6 +203,7 @@ def run(
         if letters:
             sink.write_dead_letters(letters)
             letters.clear()
+            letter_bytes = 0
 
     for obj in objects:
         summary.objects += 1
@@ -205,6 +221,9 @@ def run(
                 summary.skipped += 1
             else:
                 letters.append(item)
+                letter_bytes += len(item.raw) + len(item.reason) + len(item.path) + 200
+                if len(letters) >= limits.MAX_PENDING_LETTERS or letter_bytes >= limits.MAX_PENDING_LETTER_BYTES:
+                    flush()  # dead letters are written as they come, not held for the whole run
                 summary.dead_lettered += 1
                 if item.stage == "object":
                     failed = True

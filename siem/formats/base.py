@@ -8,12 +8,17 @@ record's position, while the rest of the object carries on.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 import orjson
+
+from siem import limits
+
+log = logging.getLogger(__name__)
 
 
 class RecordError(ValueError):
@@ -53,6 +58,12 @@ class ParseOptions:
     # Proxies whose X-Forwarded-For we believe (CIDRs): walking the chain from the right, the first
     # address that is not a trusted proxy is the client. Empty: loopback and private ranges are trusted.
     trusted_proxies: tuple[str, ...] = ()
+    # Hostile-input bounds (siem/limits.py): a longer record is skipped and dead-lettered; an object
+    # inflating past max_inflated_bytes, or past max_inflate_ratio once beyond 512 MiB, fails.
+    max_record_bytes: int = limits.MAX_RECORD_BYTES
+    max_document_bytes: int = limits.MAX_DOCUMENT_BYTES
+    max_inflated_bytes: int = limits.MAX_INFLATED_BYTES
+    max_inflate_ratio: int = limits.MAX_INFLATE_RATIO
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,12 +92,44 @@ class LogType(Protocol):
         ...
 
 
+_SKIP_CHUNK = 1 << 20
+
+
+def oversized_record(offset: int, length: int, limit: int, head: bytes) -> BadRecord:
+    return BadRecord(offset, f"record of {length} bytes exceeds the {limit}-byte record limit: skipped", head)
+
+
 def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Non-empty lines with their byte offsets, line endings stripped."""
+    """Non-empty lines with their byte offsets, line endings stripped.
+
+    A line longer than the stream's ``max_record_bytes`` (limits.MAX_RECORD_BYTES for a plain
+    stream) is read past in bounded chunks, never held whole, and reported as a BadRecord on the
+    stream's ``oversized`` list, which the pipeline turns into dead letters (see decompress.py).
+    """
+    limit = getattr(stream, "max_record_bytes", limits.MAX_RECORD_BYTES)
+    oversized: list[BadRecord] | None = getattr(stream, "oversized", None)
+    readline = stream.readline
     offset = 0
-    for line in stream:
+    while True:
+        line = readline(limit + 1)
+        if not line:
+            return
         start = offset
         offset += len(line)
+        if len(line) > limit and line[-1:] != b"\n":
+            head = line[: limits.RAW_LIMIT]
+            del line
+            while True:
+                rest = readline(_SKIP_CHUNK)
+                offset += len(rest)
+                if not rest or rest[-1:] == b"\n":
+                    break
+            bad = oversized_record(start, offset - start, limit, head)
+            if oversized is None:
+                log.warning("%s (no dead-letter channel on this stream)", bad.reason)
+            else:
+                oversized.append(bad)
+            continue
         stripped = line.rstrip(b"\r\n")
         if stripped.strip():
             yield start, stripped

@@ -23,9 +23,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from siem import formats
+from siem import formats, limits
 from siem.formats._json_payload import strings
-from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped
+from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, oversized_record
 from siem.normalize import iso_utc
 
 _CHUNK = 1 << 20
@@ -34,6 +34,9 @@ _MAX_INFLATED = 64 << 20  # one base64 payload: CloudWatch caps a batch at 1 MB,
 _MAX_DEPTH = 3
 # '}' then '{' (concatenated documents) or a '{' at the start of a line (a document after a broken one).
 _BOUNDARY = re.compile(rb"\}[ \t\r\n]*\{|\n\{")
+_LINE_OPEN = re.compile(rb"\n\{")
+_LINE_CLOSE = re.compile(rb"\}[ \t\r]*\n(?![ \t\r\n}\],])")  # a '}' closing a line, next line not indented
+_MAX_CLOSE_TRIES = 16
 _WHITESPACE = frozenset(b" \t\r\n")
 _ENVELOPE_START = re.compile(
     rb'\{\s*"(?:messageType|owner|logGroup|awslogs|Records|invocationId|deliveryStreamArn|records)"\s*:'
@@ -49,21 +52,74 @@ _AUDIT_HINT = '"auditID"'
 _TRAIL_HINT = '"eventVersion"'
 
 
+def _next_start(buf: bytearray, pos: int, resync: re.Pattern[bytes] | None) -> int:
+    """Where the next document may start at or after pos: a '{' opening a line or matching resync; -1 if none."""
+    found = [m.start() + 1 for m in (_LINE_OPEN.search(buf, pos - 1 if pos else 0),) if m is not None]
+    if resync is not None:
+        m = resync.search(buf, pos)
+        if m is not None:
+            found.append(m.start())
+    return min(found) if found else -1
+
+
+def _leading_document(buf: bytearray, start: int, limit: int) -> tuple[Any, int] | None:
+    """A complete document at start that ends a line and is followed by no document boundary
+    (junk instead), as (value, end offset): tried at the first few line-ending '}' only."""
+    for attempts, match in enumerate(_LINE_CLOSE.finditer(buf, start, start + limit)):
+        if attempts >= _MAX_CLOSE_TRIES:
+            break
+        try:
+            return orjson.loads(bytes(buf[start : match.start() + 1])), match.end()
+        except orjson.JSONDecodeError:
+            continue
+    return None
+
+
 def iter_json_documents(
-    chunks: Iterable[bytes], resync: re.Pattern[bytes] | None, base: int = 0
+    chunks: Iterable[bytes], resync: re.Pattern[bytes] | None, base: int = 0, limit: int = limits.MAX_DOCUMENT_BYTES
 ) -> Iterator[tuple[int, Any] | BadRecord]:
     """(byte offset, value) of each JSON document in a stream of documents written back to back.
 
     Documents may be separated by nothing, newlines or indentation. A broken document becomes a
     BadRecord and reading resumes at the next '{' that opens a line or that ``resync`` matches
     (the first key its writer always puts first) — in valid JSON neither can occur inside a
-    string, so a valid document is never cut. Memory is one document plus one chunk.
+    string, so a valid document is never cut. Memory is one document plus one chunk, and a
+    document longer than ``limit`` bytes is skipped up to the next document start (bounded
+    memory) and becomes a BadRecord with its length.
     """
     source = iter(chunks)
     buf = bytearray()
     start = scan = 0
     eof = False
     while True:
+        if len(buf) - start > limit:
+            leading = _leading_document(buf, start, limit)
+            if leading is not None:  # a whole document, then junk with no boundary: keep the document
+                value, end = leading
+                yield base + start, value
+                start = scan = end
+                continue
+            head = bytes(buf[start : start + limits.RAW_LIMIT])
+            first = base + start
+            pos = start + 1
+            while True:
+                nxt = _next_start(buf, pos, resync)
+                if nxt >= 0 or eof:
+                    break
+                keep = max(len(buf) - _LOOKAHEAD, pos)
+                del buf[:keep]
+                base += keep
+                pos, start, scan = 0, 0, 0
+                chunk = next(source, b"")
+                if not chunk:
+                    eof = True
+                buf += chunk
+            end = base + (nxt if nxt >= 0 else len(buf))
+            yield oversized_record(first, end - first, limit, head)
+            if nxt < 0:
+                return
+            start = scan = nxt
+            continue
         match = _BOUNDARY.search(buf, scan)
         if match is not None and (eof or match.end() + _LOOKAHEAD <= len(buf)):
             nxt = match.end() - 1
@@ -172,7 +228,8 @@ class CloudWatchLogsLogType:
     def records(self, stream: BinaryIO, options: ParseOptions) -> Iterator[Record | BadRecord | Skipped]:
         """One record per log event; its position is a running count of log events in the object."""
         index = 0
-        documents = iter_json_documents(iter(partial(stream.read, _CHUNK), b""), _ENVELOPE_START)
+        chunks = iter(partial(stream.read, _CHUNK), b"")
+        documents = iter_json_documents(chunks, _ENVELOPE_START, limit=options.max_document_bytes)
         for item in documents:
             if isinstance(item, BadRecord):
                 yield BadRecord(index, f"document at byte {item.offset}: {item.reason}", item.raw)

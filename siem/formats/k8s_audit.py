@@ -199,7 +199,7 @@ class K8sAuditLogType:
         except orjson.JSONDecodeError:
             # Not one-event-per-line: re-join what was read and split on document boundaries.
             chunks = itertools.chain([line, b"\n"], iter(partial(stream.read, 1 << 20), b""))
-            for item in iter_json_documents(chunks, _EVENT_START, base=offset):
+            for item in iter_json_documents(chunks, _EVENT_START, base=offset, limit=options.max_document_bytes):
                 if isinstance(item, BadRecord):
                     yield item
                 else:

@@ -4,7 +4,9 @@ Indices are ``<prefix>-events-<dataset>-<yyyy.mm>`` (by @timestamp): with determ
 IDs a re-load lands on the same index and overwrites, and retention is deleting old months. Bulk
 bodies are serialised with orjson and sent as bytes; the per-item retry loop is ours so that a 429
 on some items retries only those items, and a mapping rejection becomes a dead letter with its
-reason instead of an exception that loses the batch.
+reason instead of an exception that loses the batch. Requests are sized by bytes
+(limits.MAX_BULK_BYTES; a 413 splits one), an event that cannot be serialised is a dead letter,
+and the client's own retries are bypassed for bulk so a timeout never multiplies the load.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
+from siem import limits
 from siem.normalize import utc_now_iso
 from siem.pipeline import RAW_LIMIT, DeadLetter, Event
 from siem.sinks import EventQuery
@@ -27,6 +30,16 @@ from siem.sinks import EventQuery
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+TIMEOUT_RESENDS = 1  # a bulk body that timed out is sent once more, after a backoff, then we stop
+_BULK_HEADERS = {"content-type": "application/json"}
+
+
+class _TooLarge(Exception):
+    """HTTP 413: the bulk body is over the cluster's http.max_content_length."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"bulk body of {size} bytes refused (HTTP 413)")
+        self.size = size
 
 
 class StoreUnavailable(RuntimeError):
@@ -85,9 +98,11 @@ class OpenSearchStore:
         max_backoff: float = 30.0,
         refresh: bool = False,
         batch_size: int = 2000,
+        max_bulk_bytes: int = limits.MAX_BULK_BYTES,
     ) -> None:
         self.client = client
         self.batch_size = batch_size
+        self.max_bulk_bytes = max_bulk_bytes
         self.prefix = prefix
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
@@ -100,15 +115,40 @@ class OpenSearchStore:
         ts = event.doc.get("@timestamp") or event.doc["event"]["ingested"]
         return f"{self.prefix}-events-{event.dataset}-{ts[:4]}.{ts[5:7]}"
 
+    def _send_bulk(self, body: bytes) -> dict[str, Any]:
+        """One HTTP request, no hidden retries: the client's transport would resend the whole body
+        on a timeout or connection error (its max_retries x our retries), so bulk goes straight to
+        a connection and the loop in _bulk is the only retry."""
+        transport = getattr(self.client, "transport", None)
+        if transport is None or not hasattr(transport, "get_connection"):
+            return self.client.bulk(body=body, params={"refresh": self._refresh})
+        connection = transport.get_connection()
+        _status, _headers, data = connection.perform_request(
+            "POST", "/_bulk", params={"refresh": self._refresh}, body=body, headers=_BULK_HEADERS
+        )
+        return orjson.loads(data)
+
     def _bulk(self, body: bytes) -> dict[str, Any]:
-        """One bulk request, retried with backoff on 429/5xx and connection errors."""
+        """One bulk request, retried with backoff on 429/5xx and connection errors. A read timeout
+        (the cluster may still be working on the body) is resent once only, after a backoff."""
         delay = self.initial_backoff
+        timeouts = 0
         for attempt in range(self.max_retries + 1):
             try:
-                return self.client.bulk(body=body, params={"refresh": self._refresh})
-            except (OSConnectionError, ConnectionTimeout) as exc:
+                return self._send_bulk(body)
+            except ConnectionTimeout as exc:
+                timeouts += 1
+                if timeouts > TIMEOUT_RESENDS:
+                    raise StoreUnavailable(
+                        f"bulk request of {len(body)} bytes timed out {timeouts} times: the cluster is not keeping up "
+                        f"({exc}); nothing was acknowledged as written"
+                    ) from None
                 error: Exception = exc
+            except OSConnectionError as exc:
+                error = exc
             except TransportError as exc:
+                if exc.status_code == 413:
+                    raise _TooLarge(len(body)) from None
                 if exc.status_code not in RETRY_STATUSES:
                     raise StoreUnavailable(f"bulk request failed: HTTP {exc.status_code}: {exc.error}") from None
                 error = exc
@@ -119,11 +159,54 @@ class OpenSearchStore:
             delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
 
+    def _chunks(self, sizes: list[int]) -> list[tuple[int, int]]:
+        """[start, end) ranges of consecutive items whose bulk lines total at most max_bulk_bytes
+        (an item bigger than that alone is a range of its own)."""
+        ranges: list[tuple[int, int]] = []
+        first, total = 0, 0
+        for i, size in enumerate(sizes):
+            if i > first and total + size > self.max_bulk_bytes:
+                ranges.append((first, i))
+                first, total = i, 0
+            total += size
+        if first < len(sizes):
+            ranges.append((first, len(sizes)))
+        return ranges
+
     def write(self, events: list[Event]) -> list[DeadLetter]:
-        lines = [
-            orjson.dumps({"index": {"_index": self.index_for(e), "_id": e.id}}) + b"\n" + orjson.dumps(e.doc) + b"\n"
-            for e in events
-        ]
+        """Bulk-index events in requests of at most max_bulk_bytes; returns what was rejected. An event
+        that cannot be serialised or is too large for the cluster is a dead letter, never a lost batch."""
+        rejected: list[DeadLetter] = []
+        kept: list[Event] = []
+        lines: list[bytes] = []
+        for event in events:
+            try:
+                action = orjson.dumps({"index": {"_index": self.index_for(event), "_id": event.id}})
+                lines.append(action + b"\n" + orjson.dumps(event.doc) + b"\n")
+            except (TypeError, ValueError, KeyError) as exc:  # orjson.JSONEncodeError is a TypeError
+                rejected.append(
+                    self._letter(event, f"event cannot be serialised: {exc}", b"\n" + repr(event.doc).encode())
+                )
+                continue
+            kept.append(event)
+        for first, end in self._chunks([len(line) for line in lines]):
+            rejected += self._write_range(kept[first:end], lines[first:end])
+        return rejected
+
+    def _write_range(self, events: list[Event], lines: list[bytes]) -> list[DeadLetter]:
+        try:
+            return self._write_items(events, lines)
+        except _TooLarge as exc:
+            if len(events) == 1:
+                reason = (
+                    f"HTTP 413: a bulk request of {exc.size} bytes holding only this event is over the cluster's limit"
+                )
+                return [self._letter(events[0], reason, lines[0])]
+            half = len(events) // 2
+            log.warning("bulk request of %d bytes refused as too large (413); splitting it", exc.size)
+            return self._write_range(events[:half], lines[:half]) + self._write_range(events[half:], lines[half:])
+
+    def _write_items(self, events: list[Event], lines: list[bytes]) -> list[DeadLetter]:
         pending = list(range(len(events)))
         rejected: list[DeadLetter] = []
         delay = self.initial_backoff
@@ -160,14 +243,21 @@ class OpenSearchStore:
         log_ = event.doc.get("log", {})
         raw = line.split(b"\n", 1)[1][:RAW_LIMIT].decode("utf-8", errors="replace")
         return DeadLetter(
-            log_.get("file", {}).get("path", ""), log_.get("offset", 0), "index", reason, event.dataset, raw, event.id
+            log_.get("file", {}).get("path", ""),
+            log_.get("offset", 0),
+            "index",
+            reason[: limits.MAX_REASON_CHARS],
+            event.dataset,
+            raw,
+            event.id,
         )
 
     def write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Store dead letters in requests of at most max_bulk_bytes (a 413 splits the request)."""
         if not letters:
             return
         now = utc_now_iso()
-        body = bytearray()
+        lines: list[bytes] = []
         for letter in letters:
             key = f"{letter.path}\0{letter.offset}\0{letter.stage}".encode()
             doc_id = hashlib.blake2b(key, digest_size=16).hexdigest()
@@ -176,14 +266,28 @@ class OpenSearchStore:
                 "path": letter.path,
                 "offset": letter.offset,
                 "stage": letter.stage,
-                "reason": letter.reason,
+                "reason": letter.reason[: limits.MAX_REASON_CHARS],
                 "dataset": letter.dataset,
                 "event_id": letter.id,
-                "raw": letter.raw,
+                "raw": letter.raw[:RAW_LIMIT],
             }
-            body += orjson.dumps({"index": {"_index": self.deadletter_index, "_id": doc_id}}) + b"\n"
-            body += orjson.dumps(doc) + b"\n"
-        response = self._bulk(bytes(body))
+            action = orjson.dumps({"index": {"_index": self.deadletter_index, "_id": doc_id}})
+            lines.append(action + b"\n" + orjson.dumps(doc) + b"\n")
+        for first, end in self._chunks([len(line) for line in lines]):
+            self._write_letter_lines(lines[first:end])
+
+    def _write_letter_lines(self, lines: list[bytes]) -> None:
+        try:
+            response = self._bulk(b"".join(lines))
+        except _TooLarge as exc:
+            if len(lines) == 1:
+                raise StoreUnavailable(
+                    f"a dead letter of {exc.size} bytes is over the cluster's request limit"
+                ) from None
+            half = len(lines) // 2
+            self._write_letter_lines(lines[:half])
+            self._write_letter_lines(lines[half:])
+            return
         if response.get("errors"):
             failed = [next(iter(i.values())) for i in response["items"] if next(iter(i.values()))["status"] >= 300]
             raise StoreUnavailable(f"{len(failed)} dead letters could not be stored: {failed[0].get('error')}")
