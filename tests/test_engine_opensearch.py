@@ -20,7 +20,8 @@ import pytest
 from siem.detect import ir
 from siem.detect.engines import Scope
 from siem.detect.engines.memory import MemoryEngine
-from siem.detect.engines.opensearch import OpenSearchEngine, ci_regexp, translate_regex
+from siem.detect.engines.opensearch import OpenSearchEngine
+from siem.detect.engines.opensearch_regex import ci_regexp, translate_regex
 from siem.detect.rules import Correlation, Rule, load_file
 from siem.pipeline import Event
 from siem.sinks.opensearch import OpenSearchStore

@@ -192,15 +192,11 @@ def cmd_compile(args: argparse.Namespace, settings: Any) -> int:
         if args.target == "ir":
             print(repr(rule.condition))
         elif args.target == "duckdb":
-            from siem.detect.engines.duckdb import compile_sql
-
-            sql, params = compile_sql(rule.condition)
-            print(sql)
-            print(f"-- parameters: {params!r}")
+            print(_duckdb_sql(rule))
         else:
-            from siem.detect.engines.opensearch import compile_dsl
+            from siem.detect.engines.opensearch_dsl import Compiler
 
-            dsl, exact = compile_dsl(rule.condition)
+            dsl, exact = Compiler().compile(rule.condition)
             print(orjson.dumps(dsl, option=orjson.OPT_INDENT_2).decode())
             if not exact:
                 print("# some conditions are pre-filters here; hits are verified by the offline evaluator")
@@ -211,3 +207,20 @@ def cmd_compile(args: argparse.Namespace, settings: Any) -> int:
                 + (f" distinct {c.value_field}" if c.value_field else "")
             )
     return 0
+
+
+def _duckdb_sql(rule: Rule) -> str:
+    """The SQL the embedded store runs (compiled against a throw-away store: no data is read)."""
+    import tempfile
+
+    from siem.detect.engines import Scope
+    from siem.detect.engines.duckdb import DuckDBEngine
+    from siem.sinks.embedded import EmbeddedStore
+
+    with tempfile.TemporaryDirectory(prefix="siem-compile-") as tmp:
+        store = EmbeddedStore(Path(tmp))
+        try:
+            sql, params = DuckDBEngine(store).sql(rule, Scope())
+        finally:
+            store.close()
+    return f"{sql}\n-- parameters: {params!r}"

@@ -23,18 +23,8 @@ from opensearchpy.exceptions import TransportError
 
 from siem.detect import ir
 from siem.detect.engines import Scope
-from siem.detect.engines.opensearch import (
-    MATCH_NONE,
-    Compiler,
-    OpenSearchEngine,
-    all_of,
-    any_of,
-    in_scope,
-    live_types,
-    refused_regexp,
-    scope_query,
-    ts_micros,
-)
+from siem.detect.engines.opensearch import OpenSearchEngine, in_scope, refused_regexp, scope_query, ts_micros
+from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, all_of, any_of, live_types
 from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
 from siem.detect.windows import Member, Window, group_keys, satisfying
