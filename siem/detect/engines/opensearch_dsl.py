@@ -176,6 +176,9 @@ class Compiler:
         if isinstance(leaf, ir.FieldRef):
             return self._fieldref(leaf)
         assert not isinstance(leaf, ir.Keyword)
+        if leaf.field.endswith("." + ir.DESCENDANTS):
+            # a whole-payload search: no DSL query says "any value below"; hits are verified
+            return (MATCH_ALL, MATCH_NONE)
         ft = self.types(leaf.field)
         if isinstance(leaf, ir.Exists):
             return self._exists(ft)
@@ -285,6 +288,8 @@ class Compiler:
         return None
 
     def _fieldref(self, leaf: ir.FieldRef) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+        if ir.DESCENDANTS in (leaf.field.rsplit(".", 1)[-1], leaf.other.rsplit(".", 1)[-1]):
+            return (MATCH_ALL, MATCH_NONE)  # whole-payload values: verified on the hits
         a, b = self.types(leaf.field), self.types(leaf.other)
         if a.kind == "keyword" and b.kind == "keyword" and not a.flat_root and not b.flat_root:
             mode = {"eq": 0, "startswith": 1, "endswith": 2}[leaf.mode]

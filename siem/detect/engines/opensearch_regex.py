@@ -64,16 +64,6 @@ def _tables() -> dict[str, Any]:
     }
 
 
-def _ranges(cps: list[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for cp in sorted(set(cps)):
-        if out and cp == out[-1][1] + 1:
-            out[-1] = (out[-1][0], cp)
-        else:
-            out.append((cp, cp))
-    return out
-
-
 def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     out, start = [], 0
     for lo, hi in _merge(ranges):
