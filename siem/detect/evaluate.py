@@ -16,11 +16,11 @@ from siem.detect import ir
 
 
 def values(doc: Any, path: str) -> list[Any]:
-    """Every value at a dotted path (not null, not an empty object); lists are flattened at every step."""
+    """Every value at a dotted path, lists flattened at every step (null and hollow objects are no value)."""
     current: list[Any] = [doc]
     for key in path.split("."):
         if key == ir.DESCENDANTS:
-            return [v for v in _descendants(current) if v is not None and v != {}]
+            return [v for v in _descendants(current) if v is not None]
         nxt: list[Any] = []
         for node in _flatten(current):
             if isinstance(node, dict) and key in node:
@@ -28,7 +28,16 @@ def values(doc: Any, path: str) -> list[Any]:
         current = nxt
         if not current:
             return []
-    return [v for v in _flatten(current) if v is not None and v != {}]
+    return [v for v in _flatten(current) if v is not None and not (isinstance(v, dict) and _hollow(v))]
+
+
+def _hollow(value: Any) -> bool:
+    """An object or list with no scalar anywhere below it (only nulls, empty lists and objects)."""
+    if isinstance(value, dict):
+        return all(_hollow(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_hollow(v) for v in value)
+    return value is None
 
 
 def _descendants(items: list[Any]) -> Iterator[Any]:

@@ -17,7 +17,8 @@ Leaf semantics (the reference is ``siem.detect.evaluate``; every engine must agr
 * ``Num`` compares numbers (an int/float value, or a string that is a plain decimal integer).
 * ``Regex`` searches (not full-matches) the text form; flags ``i``, ``m``, ``s``.
 * ``Cidr`` holds when a value is an IP address inside the network.
-* ``Exists`` holds when the path has at least one non-null value (an empty object or list has none).
+* ``Exists`` holds when the path has at least one value: not null, and an object only when some
+  scalar lies below it (``{}``, ``{"a": null}`` or ``{"a": []}`` are no value — nothing of them is indexed).
 * ``FieldRef`` holds when some value of ``field`` equals (text form, case-insensitive) some value
   of ``other`` — or starts/ends with it.
 * ``Keyword`` is Sigma's field-less search: a ``Str`` over each of ``KEYWORD_FIELDS``.

@@ -64,8 +64,12 @@ CREATE OR REPLACE TEMP MACRO siem_ip6(s) AS CASE WHEN regexp_full_match(s, '{_V6
 
 # JSON value (minified, as DuckDB serializes it) → {y: json type, s: text form (None for objects)}, typed by
 # its first character so the value is not parsed again (only strings are, to unescape them); see ir.text_form.
+# An object is a value only if a scalar lies below it: with every "key": removed, its text still holds a
+# string, a digit or true/false (null has none of those characters).
 _TYPED = (
-    "list_transform(list_filter({f}, lambda e: e::VARCHAR NOT IN ('null', '{{}}')), lambda e: {{"
+    "list_transform(list_filter({f}, lambda e: e::VARCHAR NOT IN ('null', '{{}}') AND (left(e::VARCHAR, 1) <> '{{'"
+    " OR regexp_matches(regexp_replace(e::VARCHAR, '\"(?:[^\"\\\\]|\\\\.)*\"\\s*:', '', 'g'), '[\"0-9tf]'))),"
+    " lambda e: {{"
     "'y': CASE left(e::VARCHAR, 1) WHEN '\"' THEN 'VARCHAR' WHEN '{{' THEN 'OBJECT' WHEN 't' THEN 'BOOLEAN'"
     " WHEN 'f' THEN 'BOOLEAN' WHEN '[' THEN 'ARRAY' WHEN 'n' THEN 'NULL'"
     " ELSE CASE WHEN regexp_matches(e::VARCHAR, '[.eE]') THEN 'DOUBLE' ELSE 'BIGINT' END END,"
