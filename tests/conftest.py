@@ -38,6 +38,9 @@ def opensearch_url() -> Iterator[str]:
     port = os.environ.get("SIEM_TEST_OPENSEARCH_PORT", "9250")
     env = {**os.environ, "OPENSEARCH_PORT": port}
     script = REPO / "scripts" / "opensearch-dev"
+    # A node that was already up (another test session's, a developer's) is used and left running:
+    # stopping it at the end would pull it from under whoever started it.
+    already_up = subprocess.run([str(script), "status"], env=env, capture_output=True, check=False).returncode == 0
     started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True, check=False)
     if started.returncode != 0:
         pytest.fail(
@@ -47,7 +50,8 @@ def opensearch_url() -> Iterator[str]:
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
-        subprocess.run([str(script), "stop"], env=env, capture_output=True, check=False)
+        if not already_up:
+            subprocess.run([str(script), "stop"], env=env, capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +71,7 @@ def index_prefix(opensearch_client) -> Iterator[str]:
     prefix = f"t{uuid.uuid4().hex[:10]}"
     yield prefix
     opensearch_client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "ignore": 404})
-    for name in ("events", "deadletter"):
+    for name in ("events", "deadletter", "alerts", "outbox"):
         opensearch_client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
     for name in ("settings", "ecs"):
         opensearch_client.cluster.delete_component_template(name=f"{prefix}-{name}", params={"ignore": 404})
