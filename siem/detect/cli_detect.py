@@ -138,11 +138,16 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
     if since and until and since >= until:
         raise _user_error(f"--since {args.since} is not before --until {args.until}")
     rules, errors = _rules(args.rules, settings)
+    delivery = None
     with _opened(settings) as (store, state, outbox):
         runner = _runner(store, state, outbox, settings)
         report = runner.run_cycle(rules, since=since, until=until)
         report.load_errors = errors
         state.refresh()
+        if outbox is not None and outbox.routes:  # a cron-driven `run --once` notifies too
+            delivery = _deliver(outbox)
+    if delivery:
+        print(f"notifications: {delivery}", file=sys.stderr)
     if args.json:
         print(orjson.dumps({"store": store.name, **report.to_dict()}).decode())
     print(f"store: {store.name}\n{report.render()}", file=sys.stderr)
@@ -150,9 +155,6 @@ def cmd_run(args: argparse.Namespace, settings: Any) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Any) -> int:
-    import logging
-
-    log = logging.getLogger("siem.detect")
     rules, errors = _rules(args.rules, settings)
     for error in errors:
         print(f"siem: cannot load {error}", file=sys.stderr)
@@ -173,10 +175,7 @@ def cmd_serve(args: argparse.Namespace, settings: Any) -> int:
         def after() -> None:
             state.refresh()
             if outbox is not None and outbox.routes:
-                try:
-                    outbox.deliver_due()
-                except Exception as exc:  # delivery problems are the outbox's to retry
-                    log.warning("notification delivery: %s", exc)
+                _deliver(outbox)
 
         def on_start(due: list[Any]) -> None:
             print(f"cycle: {len(due)} rules due", file=sys.stderr, flush=True)
@@ -184,6 +183,18 @@ def cmd_serve(args: argparse.Namespace, settings: Any) -> int:
         runner.serve(rules, stop.is_set, stop.wait, on_cycle=on_cycle, after_cycle=after, on_start=on_start)
     print("siem detect serve: stopped", file=sys.stderr)
     return 0
+
+
+def _deliver(outbox: Any) -> str:
+    """One delivery pass; a failure is the outbox's to retry (recorded there), never the cycle's."""
+    import logging
+
+    try:
+        report = outbox.deliver_due()
+    except Exception as exc:
+        logging.getLogger("siem.detect").warning("notification delivery: %s", exc)
+        return f"delivery pass failed ({type(exc).__name__}); pending notifications are retried next time"
+    return f"{report.sent} sent, {report.retried} to retry, {report.dead} dead"
 
 
 def _with_notifications(doc: dict[str, Any], outbox: Any) -> dict[str, Any]:
