@@ -129,9 +129,14 @@ def cmd_test(args: argparse.Namespace, settings: Any) -> int:
     logging.getLogger("sigma").setLevel(logging.ERROR)
     rules, errors = _load(args.paths)
     engines: dict[str, Any] = {"offline": ruletest.offline_engine, "duckdb": ruletest.duckdb_engine}
-    if settings.opensearch["url"]:
-        engines["opensearch"] = ruletest.opensearch_engine_factory(settings)
-    report = ruletest.run_tests(rules, engines, settings.parse_options())
+    cluster = ruletest.OpenSearchCases(settings) if settings.opensearch["url"] else None
+    if cluster is not None:
+        engines["opensearch"] = cluster
+    try:
+        report = ruletest.run_tests(rules, engines, settings.parse_options())
+    finally:
+        if cluster is not None:
+            cluster.close()
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if args.json:

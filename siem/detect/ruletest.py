@@ -124,7 +124,6 @@ def offline_engine(events: list[Event]) -> Iterator[Engine]:
 @contextmanager
 def duckdb_engine(events: list[Event]) -> Iterator[Engine]:
     from siem.detect.engines.duckdb import DuckDBEngine
-
     from siem.sinks.embedded import EmbeddedStore
 
     with tempfile.TemporaryDirectory(prefix="siem-ruletest-") as tmp:
@@ -136,30 +135,49 @@ def duckdb_engine(events: list[Event]) -> Iterator[Engine]:
             store.close()
 
 
-def opensearch_engine_factory(settings: Any) -> EngineFactory:
-    """Cases on the configured cluster, each in its own throw-away index prefix."""
+class OpenSearchCases:
+    """Cases on the configured cluster: one throw-away index prefix for the run (templates installed
+    once); each case's events are written, queried, then deleted by id, so cases never see each other."""
+
+    def __init__(self, settings: Any) -> None:
+        from siem.sinks.opensearch import make_client
+
+        self.client = make_client(settings)
+        self.prefix = f"siem-ruletest-{uuid.uuid4().hex[:8]}"
+        self._store: Any = None
+
+    def _ready(self) -> Any:
+        if self._store is None:
+            from siem.sinks.opensearch import OpenSearchStore
+            from siem.templates import install_templates
+
+            install_templates(self.client, self.prefix)
+            self._store = OpenSearchStore(self.client, prefix=self.prefix, refresh=True)
+        return self._store
 
     @contextmanager
-    def factory(events: list[Event]) -> Iterator[Engine]:
+    def __call__(self, events: list[Event]) -> Iterator[Engine]:
         from siem.detect.engines.opensearch import OpenSearchEngine
 
-        from siem.sinks.opensearch import OpenSearchStore, make_client
-        from siem.templates import install_templates
-
-        client = make_client(settings)
-        prefix = f"siem-ruletest-{uuid.uuid4().hex[:8]}"
+        store = self._ready()
+        rejected = store.write(events)
+        if rejected:
+            raise RuntimeError(f"OpenSearch rejected the case's events: {rejected[0].reason}")
         try:
-            install_templates(client, prefix)
-            store = OpenSearchStore(client, prefix=prefix, refresh=True)
-            store.write(events)
-            store.refresh()
             yield OpenSearchEngine(store)
         finally:
-            client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true"})
-            for name in ("events", "deadletter", "alerts"):
-                client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
-            for name in ("settings", "ecs"):
-                client.cluster.delete_component_template(name=f"{prefix}-{name}", params={"ignore": 404})
-            client.close()
+            self.client.delete_by_query(
+                index=store.events_pattern,
+                body={"query": {"ids": {"values": [e.id for e in events]}}},
+                params={"refresh": "true", "conflicts": "proceed", "ignore_unavailable": "true"},
+            )
 
-    return factory
+    def close(self) -> None:
+        try:
+            self.client.indices.delete(index=f"{self.prefix}-*", params={"ignore_unavailable": "true"})
+            for name in ("events", "deadletter", "alerts"):
+                self.client.indices.delete_index_template(name=f"{self.prefix}-{name}", params={"ignore": 404})
+            for name in ("settings", "ecs"):
+                self.client.cluster.delete_component_template(name=f"{self.prefix}-{name}", params={"ignore": 404})
+        finally:
+            self.client.close()
