@@ -8,7 +8,9 @@ the snippet docs/notifications.md shows.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from test_notify_delivery import Receiver, documented_verify
 
@@ -18,7 +20,18 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "data" / "samples" / "logs" / "cloudtrail" / "test-delete-trail-json.log"
 RULE = REPO / "detections" / "aws" / "cloudtrail" / "aws_cloudtrail_trail_stopped_or_deleted.yml"
 SECRET = "s3cr3t-for-the-test-only"
+README = REPO / "README.md"
 HUNT = ["--since", "2000-01-01T00:00:00Z", "--until", "2030-01-01T00:00:00Z"]
+
+
+def readme_verify() -> Any:
+    """The ``verify`` snippet exactly as the README shows it."""
+    (block,) = [
+        b for b in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S) if "def verify" in b
+    ]
+    namespace: dict[str, Any] = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    return namespace["verify"]
 
 
 def test_detect_run_once_delivers_each_new_alert_once_signed(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -40,6 +53,8 @@ def test_detect_run_once_delivers_each_new_alert_once_signed(tmp_path: Path, mon
         assert len(receiver.requests) == 1
         request = receiver.requests[0]
         assert documented_verify()(SECRET, request["headers"], request["body"])
+        assert readme_verify()(SECRET, request["headers"], request["body"])
+        assert not readme_verify()(SECRET, request["headers"], request["body"] + b" ")
         (body,) = receiver.bodies()
         assert body["rule"]["name"] == "CloudTrail Trail Stopped or Deleted"
         assert body["rule"]["author"] == "siem project"
