@@ -2,7 +2,7 @@
 
 For each log type: one valid-looking line, then a single line of 1 GiB of zeros (about 1 MB
 gzipped), then the line again; `siem parse --type <type>` runs in a child process and its peak RSS
-comes from os.wait4. Expect every type well under 300 MB: lines are capped at
+is the child's own VmHWM. Expect every type well under 300 MB: lines are capped at
 limits.MAX_RECORD_BYTES (skipped in bounded memory, dead-lettered), documents at
 MAX_DOCUMENT_BYTES, and past 512 MiB inflated an object over MAX_INFLATE_RATIO fails (dead letter).
 
@@ -45,21 +45,31 @@ def bomb(size: int) -> bytes:
     return b"".join(out)
 
 
+# The child reports its own peak (VmHWM of its process image): wait4's ru_maxrss would also count the
+# pages it shared with this process between fork and exec.
+_CHILD = (
+    "import sys\n"
+    "from siem.cli import main\n"
+    "peak = sys.argv.pop(1)\n"
+    "try:\n"
+    "    code = main(sys.argv[1:])\n"
+    "finally:\n"
+    "    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:')).split()[1]\n"
+    "    open(peak, 'w').write(hwm)\n"
+    "sys.exit(code)\n"
+)
+
+
 def measure(path: Path, dataset: str) -> tuple[int, float, int, str]:
     """(peak RSS MB, seconds, exit code, first dead-letter reason) of one `siem parse` child."""
-    dead = path.with_suffix(".dead")
+    dead, peak = path.with_suffix(".dead"), path.with_suffix(".peak")
     started = time.monotonic()
     with open(os.devnull, "wb") as devnull:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "siem.cli", "parse", "--type", dataset, "--dead-letter", str(dead), str(path)],
-            cwd=REPO,
-            stdout=devnull,
-            stderr=devnull,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
+        argv = [sys.executable, "-c", _CHILD, str(peak), "parse", "--type", dataset, "--dead-letter", str(dead)]
+        proc = subprocess.run([*argv, str(path)], cwd=REPO, stdout=devnull, stderr=devnull, check=False)
     elapsed = time.monotonic() - started
     reasons = [orjson.loads(x)["reason"] for x in dead.read_bytes().splitlines()] if dead.exists() else []
-    return usage.ru_maxrss // 1024, elapsed, os.waitstatus_to_exitcode(status), (reasons or ["-"])[0]
+    return int(peak.read_text()) // 1024, elapsed, proc.returncode, (reasons or ["-"])[0]
 
 
 def main() -> None:
