@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
@@ -28,19 +31,43 @@ class UserError(Exception):
 
 
 def _objects(locations: Sequence[str], settings: Settings, endpoint_url: str | None) -> Iterator[SourceObject]:
+    """The objects of every location, each location checked first (it exists and holds something), so a
+    typo in the last argument is an error before the first one is loaded, not after."""
     from siem.sources.local import local_objects
 
     client = None
     for location in locations:
         if location.startswith("s3://"):
-            from siem.sources.s3 import s3_client, s3_objects
+            from siem.sources.s3 import first_key, parse_s3_uri, s3_client
 
+            try:
+                parse_s3_uri(location)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
             client = client or s3_client(endpoint_url or settings.s3["endpoint_url"])
+            if first_key(location, client) is None:
+                raise UserError(f"{location}: no objects under this prefix")
+        else:
+            path = Path(location)
+            if not path.exists():
+                raise UserError(f"{location}: no such file or directory")
+            if path.is_dir() and next(local_objects(location), None) is None:
+                raise UserError(f"{location}: no files in this folder (hidden files are skipped)")
+    return _each_object(locations, client)
+
+
+def _each_object(locations: Sequence[str], client: Any) -> Iterator[SourceObject]:
+    from siem.sources.local import local_objects
+
+    for location in locations:
+        if location.startswith("s3://"):
+            from siem.sources.s3 import s3_objects
+
             yield from s3_objects(location, client)
         else:
             try:
                 yield from local_objects(location)
-            except FileNotFoundError as exc:
+            except FileNotFoundError as exc:  # removed since the check
                 raise UserError(str(exc)) from None
 
 
@@ -84,11 +111,12 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not args.paths:
         raise UserError("siem parse: give a file or folder (or --list-types)")
+    objects = _objects(args.paths, settings, None)
     dead_letter = open(args.dead_letter, "w", encoding="utf-8") if args.dead_letter else None  # noqa: SIM115
     try:
         sink = NdjsonSink(sys.stdout, dead_letter)
         summary = run(
-            _objects(args.paths, settings, None),
+            objects,
             sink,
             Router(settings.routes),
             settings.parse_options(),
@@ -121,14 +149,58 @@ def _loader(store: Store, settings: Settings, dataset: str | None) -> Callable[[
     return load
 
 
+class _Interrupt:
+    """Ctrl-C during a load: the first finishes the object in hand and stops (the summary says what was
+    done); a second one stops at once. Outside the main thread (no signals there) it does nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, *_: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("siem: interrupted; finishing the current object (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def objects(self, objects: Iterable[SourceObject]) -> Iterator[SourceObject]:
+        for obj in objects:
+            if self.requested:
+                return
+            yield obj
+            if self.requested:
+                return
+
+
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    store = _open_store_for_writing(settings, not args.no_templates)
-    try:
-        summary = _loader(store, settings, _dataset(args.type))(_objects(args.sources, settings, args.endpoint_url))
-        store.refresh()
-    finally:
-        store.close()
+    dataset = _dataset(args.type)
+    objects = _objects(args.sources, settings, args.endpoint_url)  # every source checked before any is loaded
+    with _Interrupt() as interrupt:
+        store = _open_store_for_writing(settings, not args.no_templates)
+        try:
+            summary = _loader(store, settings, dataset)(interrupt.objects(objects))
+            store.refresh()
+        except KeyboardInterrupt:
+            print(
+                "siem: interrupted; what was written so far is kept (a re-run overwrites it, never duplicates)",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            store.close()
     _report(summary, store.name, args.json)
+    if interrupt.requested:
+        print(f"siem: interrupted after {summary.objects} objects; run the load again for the rest", file=sys.stderr)
+        return 130
     return 0 if summary.ok else 1
 
 
@@ -219,7 +291,25 @@ def _instant_arg(flag: str, value: str | None) -> str | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise UserError(f"{flag} {value!r} is not an ISO 8601 date or time (e.g. 2024-05-01T09:00:00Z)") from None
-    return iso_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    try:
+        return iso_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    except (OverflowError, ValueError):
+        raise UserError(f"{flag} {value!r} is out of range (years 1 to 9999 in UTC)") from None
+
+
+def _limit(value: int) -> int:
+    if value < 0:
+        raise UserError(f"--limit {value}: must be 0 or more")
+    return value
+
+
+def _open_store_for_reading(settings: Settings) -> Store:
+    """Read-only commands open the embedded store read-only: they never block (or are blocked by) other readers."""
+    if settings.opensearch["url"]:
+        return open_store(settings)
+    from siem.sinks.embedded import EmbeddedStore
+
+    return EmbeddedStore(settings.data_dir, read_only=True)
 
 
 def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
@@ -238,9 +328,9 @@ def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
         datasets=tuple(args.dataset or ()),
         ip=args.ip,
         user=args.user,
-        size=args.limit,
+        size=_limit(args.limit),
     )
-    store = open_store(settings)
+    store = _open_store_for_reading(settings)
     try:
         total = store.count(query)
         docs = store.search(query)
@@ -263,9 +353,10 @@ def cmd_pivot(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     """What could not be indexed, with where and why: the other half of every run summary."""
-    store = open_store(settings)
+    size = _limit(args.limit)
+    store = _open_store_for_reading(settings)
     try:
-        letters = store.dead_letters(size=args.limit)
+        letters = store.dead_letters(size=size)
     finally:
         store.close()
     for letter in letters:
@@ -339,15 +430,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("install",))
     p.set_defaults(func=cmd_templates)
 
+    from siem.detect.cli_detect import register as register_detect
     from siem.detect.cli_rules import register as register_rules
 
     register_rules(sub)
+    register_detect(sub)
     return parser
+
+
+_QUIET_LOGGERS = ("urllib3", "opensearch", "botocore")  # a downed cluster is one line, not a page of retries
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    quieted = {} if args.verbose else {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in quieted:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        return _main(args)
+    finally:  # main() is also called in-process (loader/, tests): leave logging as it was
+        for name, level in quieted.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _main(args: argparse.Namespace) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings(args.config)
@@ -355,9 +462,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UserError) as exc:
         print(f"siem: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("siem: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from siem.sinks.embedded import StoreInUse
         from siem.sinks.opensearch import StoreUnavailable, redact_url
 
+        if isinstance(exc, StoreInUse):
+            print(f"siem: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, BotoCoreError | ClientError):
+            service = "S3" if args.command in ("load", "parse") else "AWS"
+            print(f"siem: {service} error: {_one_line(str(exc))}", file=sys.stderr)
+            return 2
         if isinstance(exc, StoreUnavailable | ConnectionError) or type(exc).__module__.startswith("opensearchpy"):
             message = str(exc)
             url = settings.opensearch["url"] if settings else None
@@ -365,9 +485,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message = message.replace(url, redact_url(url))
             if settings and settings.opensearch_password:
                 message = message.replace(settings.opensearch_password, "***")
-            print(f"siem: OpenSearch error: {message}", file=sys.stderr)
+            print(f"siem: OpenSearch error: {_one_line(message)}", file=sys.stderr)
             return 2
         raise
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

@@ -54,6 +54,19 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
     },
 }
 TOP_LEVEL: dict[str, tuple[type, Any]] = {"data_dir": (str, "./siem-data")}
+# (section, key) -> (minimum, maximum or None): a value outside would silently discard data or crash later
+# (max_retries -1 writes nothing, timeout 0 is a traceback, SQS refuses a long poll over 20 seconds).
+RANGES: dict[tuple[str, str], tuple[int, int | None]] = {
+    ("opensearch", "bulk_batch"): (1, None),
+    ("opensearch", "max_retries"): (0, None),
+    ("opensearch", "timeout"): (1, None),
+    ("sqs", "wait_seconds"): (0, 20),
+    ("parse", "syslog_year"): (1, 9999),
+    ("detect", "overlap_seconds"): (0, None),
+    ("detect", "settle_seconds"): (0, None),
+    ("detect", "lookback_seconds"): (1, None),
+    ("detect", "max_event_ids"): (0, None),
+}
 SECRETS = {("opensearch", "password"): "SIEM_OPENSEARCH_PASSWORD"}
 
 
@@ -148,6 +161,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
                 values[key] = _coerce(env[env_name], kind, env_name, from_env=True)
             else:
                 values[key] = _coerce(given.get(key, default), kind, f"{section}.{key}", from_env=False)
+            _check_range(section, key, values[key], env_name if env_name in env and env[env_name] != "" else None)
         sections[section] = values
 
     top: dict[str, Any] = {}
@@ -192,6 +206,17 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         notifications=notifications,
         detect=sections["detect"],
     )
+
+
+def _check_range(section: str, key: str, value: Any, env_name: str | None) -> None:
+    bounds = RANGES.get((section, key))
+    if bounds is None or value is None:
+        return
+    low, high = bounds
+    if value < low or (high is not None and value > high):
+        allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
+        where = env_name or f"{section}.{key}"
+        raise ConfigError(f"{where}: must be {allowed}, got {value}")
 
 
 def _check_timezone(name: str) -> None:

@@ -9,6 +9,8 @@ about twice as fast as a primary-key ``INSERT OR REPLACE`` when most rows alread
 
 from __future__ import annotations
 
+import hashlib
+import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -35,9 +37,29 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     recorded_at TIMESTAMPTZ, path VARCHAR, "offset" BIGINT, stage VARCHAR, reason VARCHAR,
-    dataset VARCHAR, event_id VARCHAR, raw VARCHAR,
-    PRIMARY KEY (path, "offset", stage)
+    dataset VARCHAR, event_id VARCHAR, raw VARCHAR, letter_id VARCHAR PRIMARY KEY
 );
+"""
+# A dead letter's identity: where (path, offset, stage) is not enough, several bad records share an
+# offset (the records of one CloudWatch Logs document), so what and why are part of it too. The same
+# object loaded twice gives the same letters, stored once. A document the store rejected is known by
+# its (deterministic) event id instead: its raw carries event.ingested, new on every run. Computed in
+# SQL when migrating, so it
+# must match letter_id() byte for byte.
+_LETTER_ID_SQL = (
+    "md5(concat_ws(chr(31), coalesce(path, ''), CAST(\"offset\" AS VARCHAR), coalesce(stage, ''),"
+    " CASE WHEN event_id IS NULL THEN concat_ws(chr(31), coalesce(reason, ''), coalesce(raw, ''))"
+    " ELSE 'event' || chr(31) || event_id END))"
+)
+# Stores made when the identity was (path, offset, stage): rebuild the table under the new key.
+_MIGRATE_LETTER_ID = f"""
+ALTER TABLE dead_letters RENAME TO dead_letters_v1;
+CREATE TABLE dead_letters (
+    recorded_at TIMESTAMPTZ, path VARCHAR, "offset" BIGINT, stage VARCHAR, reason VARCHAR,
+    dataset VARCHAR, event_id VARCHAR, raw VARCHAR, letter_id VARCHAR PRIMARY KEY
+);
+INSERT OR REPLACE INTO dead_letters SELECT *, {_LETTER_ID_SQL} FROM dead_letters_v1;
+DROP TABLE dead_letters_v1;
 """
 _COLUMNS = (
     "{id: 'VARCHAR', ts: 'TIMESTAMPTZ', dataset: 'VARCHAR', source_ip: 'VARCHAR', user_name: 'VARCHAR',"
@@ -51,15 +73,49 @@ WHERE ingested IS NULL;
 """
 
 
+def letter_id(letter: DeadLetter) -> str:
+    """The stored identity of a dead letter (see _LETTER_ID_SQL)."""
+    what = ("event", letter.id) if letter.id else (letter.reason, letter.raw or "")
+    parts = (letter.path, str(letter.offset), letter.stage, *what)
+    return hashlib.md5("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+class StoreInUse(RuntimeError):
+    """Another process holds the DuckDB file (DuckDB allows one writer, or several readers)."""
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        pid = re.search(r"\(PID (\d+)\)", str(exc))
+        holder = f" (PID {pid.group(1)})" if pid else ""
+        raise StoreInUse(
+            f"the embedded store {path} is in use by another process{holder}: wait for it to finish, "
+            "or point SIEM_DATA_DIR elsewhere"
+        ) from None
+
+
 class EmbeddedStore:
     name = "embedded"
     batch_size = 20000  # DuckDB pays per statement, not per row: bigger batches load faster
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, read_only: bool = False) -> None:
+        """read_only: for commands that only query (pivot, dead-letters); several can run at once, and a
+        store never loaded reads as empty without being created."""
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / "events.duckdb"
-        self.db = duckdb.connect(str(self.path))
+        if read_only and self.path.exists():
+            self.db = _connect(self.path, read_only=True)
+            self.db.execute("SET TimeZone = 'UTC'")
+            return
+        if read_only:
+            self.db = duckdb.connect(":memory:")
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.db = _connect(self.path, read_only=False)
         self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute(_SCHEMA)
         present = self.db.execute(
@@ -68,6 +124,18 @@ class EmbeddedStore:
         ).fetchone()
         if not present or not present[0]:
             self.db.execute(_MIGRATE_INGESTED)
+        if not self._has_column("dead_letters", "letter_id"):
+            self.db.execute("BEGIN")
+            self.db.execute(_MIGRATE_LETTER_ID)
+            self.db.execute("COMMIT")
+
+    def _has_column(self, table: str, column: str) -> bool:
+        row = self.db.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()"
+            " AND schema_name = 'main' AND table_name = ? AND column_name = ?",
+            [table, column],
+        ).fetchone()
+        return bool(row and row[0])
 
     def write(self, events: list[Event]) -> list[DeadLetter]:
         if not events:
@@ -117,8 +185,8 @@ class EmbeddedStore:
             return
         now = utc_now_iso()
         self.db.executemany(
-            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(now, d.path, d.offset, d.stage, d.reason, d.dataset, d.id, d.raw) for d in letters],
+            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(now, d.path, d.offset, d.stage, d.reason, d.dataset, d.id, d.raw, letter_id(d)) for d in letters],
         )
 
     @staticmethod
@@ -156,7 +224,7 @@ class EmbeddedStore:
     def dead_letters(self, size: int = 100) -> list[dict[str, Any]]:
         cursor = self.db.execute(
             'SELECT path, "offset", stage, reason, dataset, event_id, raw FROM dead_letters '
-            'ORDER BY path, "offset" LIMIT ?',
+            'ORDER BY path, "offset", reason LIMIT ?',
             [size],
         )
         names = [d[0] for d in cursor.description]

@@ -34,6 +34,16 @@ TIMEOUT_RESENDS = 1  # a bulk body that timed out is sent once more, after a bac
 _BULK_HEADERS = {"content-type": "application/json"}
 
 
+def letter_id(letter: DeadLetter) -> str:
+    """A dead letter's document id: where (path, offset, stage) and what and why (reason and raw). Several
+    bad records can share an offset (the records of one CloudWatch Logs document); the same object loaded
+    twice gives the same letters, so a re-run overwrites them instead of adding more. A document the
+    cluster rejected is known by its deterministic event id (its raw carries event.ingested, new each run)."""
+    what = ("event", letter.id) if letter.id else (letter.reason, letter.raw or "")
+    parts = (letter.path, str(letter.offset), letter.stage, *what)
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+
 class _TooLarge(Exception):
     """HTTP 413: the bulk body is over the cluster's http.max_content_length."""
 
@@ -259,8 +269,7 @@ class OpenSearchStore:
         now = utc_now_iso()
         lines: list[bytes] = []
         for letter in letters:
-            key = f"{letter.path}\0{letter.offset}\0{letter.stage}".encode()
-            doc_id = hashlib.blake2b(key, digest_size=16).hexdigest()
+            doc_id = letter_id(letter)
             doc = {
                 "@timestamp": now,
                 "path": letter.path,

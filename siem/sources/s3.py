@@ -51,6 +51,18 @@ def s3_object(client: Any, bucket: str, key: str, size: int | None = None) -> So
     return SourceObject(path=uri, identity=uri, opener=opener, size=size)
 
 
+def first_key(uri: str, client: Any) -> str | None:
+    """The first object key under s3://bucket/prefix, or None when the prefix holds no object (a
+    listing error, no credentials or an unreachable endpoint raise botocore's exception)."""
+    bucket, prefix = parse_s3_uri(uri)
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 100}):
+        for item in page.get("Contents", ()):
+            if not item["Key"].endswith("/"):
+                return str(item["Key"])
+    return None
+
+
 def s3_objects(uri: str, client: Any) -> Iterator[SourceObject]:
     """Objects under s3://bucket/prefix in key order (AWS layouts sort by date)."""
     bucket, prefix = parse_s3_uri(uri)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,60 @@ class QueueStats:
     summary: RunSummary = field(default_factory=RunSummary)
 
 
+class _KeepInvisible:
+    """While a batch is processed, extends the visibility timeout of its unfinished messages every half
+    timeout, so a big object is not handed to a second worker halfway through (it would be loaded
+    twice, and deleted by whichever finishes first). A finished message is dropped from the set: one
+    kept for retry comes back after its timeout."""
+
+    def __init__(self, sqs: Any, queue_url: str, timeout: int, handles: Iterable[str]) -> None:
+        self.sqs, self.queue_url, self.timeout = sqs, queue_url, timeout
+        self.pending = set(handles)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqs-visibility", daemon=True)
+
+    def __enter__(self) -> _KeepInvisible:
+        if self.pending:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def done(self, handle: str) -> None:
+        with self._lock:
+            self.pending.discard(handle)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self.timeout / 2, 0.5)):
+            with self._lock:
+                handles = list(self.pending)
+            for handle in handles:
+                try:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=self.timeout
+                    )
+                except Exception as exc:  # the message may come back to another worker; IDs keep that harmless
+                    log.warning("could not extend a message's visibility timeout: %s", exc)
+
+
+_VISIBILITY: dict[str, int] = {}
+
+
+def _visibility_timeout(sqs: Any, queue_url: str) -> int:
+    if queue_url not in _VISIBILITY:
+        try:
+            attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+            _VISIBILITY[queue_url] = max(int(attrs["VisibilityTimeout"]), 1)
+        except Exception as exc:
+            log.warning("could not read the queue's visibility timeout (%s); assuming 30 s", exc)
+            return 30
+    return _VISIBILITY[queue_url]
+
+
 def drain_once(
     sqs: Any,
     queue_url: str,
@@ -82,28 +137,57 @@ def drain_once(
     load: Callable[[Iterable[SourceObject]], RunSummary],
     wait_seconds: int = 1,
     max_messages: int = 10,
+    visibility_timeout: int | None = None,
 ) -> QueueStats:
-    """Receive one batch, load what it announces, delete what was handled; returns what happened."""
+    """Receive one batch, load what it announces, delete what was handled; returns what happened.
+
+    visibility_timeout: what the messages' timeout is extended to while they are processed (default:
+    the queue's own VisibilityTimeout)."""
     stats = QueueStats()
     response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds)
-    for message in response.get("Messages", ()):
-        stats.messages += 1
-        try:
-            refs = object_refs(message["Body"])
-        except NotificationError as exc:
-            path = f"sqs:{queue_url}#{message['MessageId']}"
-            sink.write_dead_letters([DeadLetter(path, 0, "object", str(exc), None, message["Body"][:16384])])
-            stats.summary.dead_lettered += 1
-            stats.summary.errors.append(f"{path}: {exc}")
-            refs = []
-        else:
+    messages = response.get("Messages", ())
+    if not messages:
+        return stats
+    timeout = visibility_timeout or _visibility_timeout(sqs, queue_url)
+    with _KeepInvisible(sqs, queue_url, timeout, (m["ReceiptHandle"] for m in messages)) as invisible:
+        for message in messages:
+            stats.messages += 1
             try:
-                summary = load(s3_object(s3, ref.bucket, ref.key, ref.size) for ref in refs)
-            except Exception:
-                log.exception("message %s kept on the queue for retry", message["MessageId"])
-                stats.kept += 1
-                continue
-            stats.summary.add(summary)
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        stats.deleted += 1
+                if _handle(message, queue_url, s3, sink, load, stats):
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    stats.deleted += 1
+                else:
+                    stats.kept += 1
+            finally:
+                invisible.done(message["ReceiptHandle"])
     return stats
+
+
+def _handle(
+    message: dict[str, Any],
+    queue_url: str,
+    s3: Any,
+    sink: Sink,
+    load: Callable[[Iterable[SourceObject]], RunSummary],
+    stats: QueueStats,
+) -> bool:
+    """Process one message; True when it is done with (delete it), False to keep it for a retry."""
+    try:
+        refs = object_refs(message["Body"])
+    except NotificationError as exc:
+        path = f"sqs:{queue_url}#{message['MessageId']}"
+        try:
+            sink.write_dead_letters([DeadLetter(path, 0, "object", str(exc), None, message["Body"][:16384])])
+        except Exception as store_error:  # the store is down: keep the message, its letter is written next time
+            log.warning("message %s kept on the queue: its dead letter could not be stored: %s", path, store_error)
+            return False
+        stats.summary.dead_lettered += 1
+        stats.summary.errors.append(f"{path}: {exc}")
+        return True
+    try:
+        summary = load(s3_object(s3, ref.bucket, ref.key, ref.size) for ref in refs)
+    except Exception:
+        log.exception("message %s kept on the queue for retry", message["MessageId"])
+        return False
+    stats.summary.add(summary)
+    return True
