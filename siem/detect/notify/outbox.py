@@ -246,8 +246,11 @@ class Outbox:
         try:
             self._pass(moment, time.monotonic(), table, report)
         finally:
-            if report.sent or report.retried or report.dead:
-                self.store.refresh()  # one refresh per pass makes every result visible to states()
+            if report.sent or report.retried or report.dead or report.skipped:
+                # one refresh per pass makes every result visible to states() and to the next pass's
+                # search — including resolves pushed back behind their trigger (skipped), which a
+                # stale search would hand out again and again, filling the batch
+                self.store.refresh()
         return report
 
     def _pass(self, moment: float, started: float, table: Mapping[str, Sender], report: DeliveryReport) -> None:
