@@ -275,6 +275,19 @@ def test_checkpoints_start_at_lookback_and_end_at_now_minus_settle(detect_store:
     assert {d["source"]["ip"] for d in alerts_by_id(detect_store).values()} == {"192.0.2.2", "192.0.2.3"}
 
 
+def test_a_rules_own_lookback_replaces_the_default_on_its_first_cycle(detect_store: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "single.yml").write_text(RULES["single.yml"] + "schedule: {interval: 1m, lookback: 7d}\n")
+    rules = load_paths([folder])
+    assert rules[0].lookback == timedelta(days=7) and rules[0].interval == timedelta(minutes=1)
+    three_days_old = event(1, NOW - timedelta(days=3), "192.0.2.1", NOW - timedelta(days=3))
+    write_events(detect_store, [three_days_old])
+    report = runner_for(detect_store, lookback_seconds=86400, settle_seconds=30).run_cycle(rules, now=NOW)
+    assert report.runs[0].window == (iso(NOW - timedelta(days=7)), iso(NOW - timedelta(seconds=30)))
+    assert report.new == 1  # the default 24 h would not have reached it
+
+
 def test_suppression_folds_thousands_of_distinct_keys_with_no_bucket_limit(detect_store: Any, tmp_path: Path) -> None:
     rules = write_rules(tmp_path / "rules", ("suppressed.yml",))
     keys = 3000

@@ -74,6 +74,7 @@ class Rule:
     logsource: dict[str, str | None]
     condition: ir.Node  # mapped onto our schema; includes the event.dataset filter
     interval: timedelta = timedelta(minutes=5)
+    lookback: timedelta | None = None  # a first cycle's reach back; None = the config's default
     suppress: Suppress | None = None
     notify: tuple[str, ...] = ()
     tests: tuple[TestCase, ...] = ()
@@ -225,10 +226,12 @@ def _our_keys(rule: Rule, doc: dict[str, Any], keys: dict[str, int], file: Path)
 
     schedule = doc.get("schedule")
     if schedule is not None:
-        if not isinstance(schedule, dict) or set(schedule) - {"interval"}:
-            raise RuleError(f"{where('schedule')}: expected {{interval: 5m}}")
+        if not isinstance(schedule, dict) or set(schedule) - {"interval", "lookback"}:
+            raise RuleError(f"{where('schedule')}: expected {{interval: 5m, lookback: 24h}}")
         if "interval" in schedule:
             rule.interval = parse_duration(schedule["interval"], f"{where('schedule')}.interval")
+        if "lookback" in schedule:
+            rule.lookback = parse_duration(schedule["lookback"], f"{where('schedule')}.lookback")
     suppress = doc.get("suppress")
     if suppress is not None:
         if not isinstance(suppress, dict) or set(suppress) - {"by", "for"} or "for" not in suppress:

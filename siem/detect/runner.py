@@ -1,7 +1,8 @@
 """The detection runner: one cycle of every due rule, and the scheduler `siem detect serve` runs.
 
 A **scheduled** cycle looks at events by ``event.ingested`` in ``[checkpoint − overlap, now − settle)``
-(a rule's first cycle: ``[now − lookback, now − settle)``, ``detect.lookback_seconds``, default 24h).
+(a rule's first cycle: ``[now − lookback, now − settle)``: the rule's ``schedule.lookback``, else
+``detect.lookback_seconds``, default 24h).
 A **retro-hunt** (``--since/--until``) looks at ``@timestamp`` instead and leaves checkpoints alone.
 
 What the window yields are a rule's *new matches*. They only say which alerts to (re)build; each
@@ -132,7 +133,7 @@ class Runner:
         out = {}
         for rule in rules:
             mark = marks.get(rule.id)
-            start = _parse(mark) - self.overlap if mark else now - self.lookback
+            start = _parse(mark) - self.overlap if mark else now - (rule.lookback or self.lookback)
             out[rule.id] = Scope(ingested=(iso_utc(start), iso_utc(end)))
         return out
 
