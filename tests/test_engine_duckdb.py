@@ -6,6 +6,7 @@ Every case states its expected ids (or windows) by hand AND runs the offline eva
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 import time
@@ -68,12 +69,19 @@ def rule(condition: ir.Node, correlation: Correlation | None = None) -> Rule:
     )
 
 
+def dataset_of(doc: dict[str, Any]) -> str:
+    """The events table's ``dataset`` column as the pipeline fills it: the document's event.dataset."""
+    event = doc.get("event")
+    value = event.get("dataset") if isinstance(event, dict) else None
+    return value if isinstance(value, str) else "aws.cloudtrail"
+
+
 class Both:
     """The DuckDB engine over a real store and the reference over the same documents."""
 
     def __init__(self, tmp_path: Path, docs: dict[str, dict[str, Any]]) -> None:
         self.store = EmbeddedStore(tmp_path / "store")
-        self.store.write([Event(i, "aws.cloudtrail", d) for i, d in docs.items()])
+        self.store.write([Event(i, dataset_of(d), d) for i, d in docs.items()])
         self.duck = DuckDBEngine(self.store)
         self.memory = MemoryEngine(list(docs.items()))
 
@@ -193,9 +201,9 @@ def test_dotted_path_flattens_lists_at_every_level_and_ignores_null_and_empty(tm
     assert both.where(S("a.b", STAR)) == ["list_of_objects", "nested_leaf_list", "list_in_list", "nulls_in_list"]
     assert both.where(S("a.b.c", "y")) == ["object_value"]
     assert both.where(ir.Exists("c")) == []  # a list of empty lists has no value
-    assert both.where(ir.Exists("a")) == [
+    assert both.where(ir.Exists("a")) == [  # an object is a value only with a scalar below it
         *("list_of_objects", "nested_leaf_list", "list_in_list", "object_value"),
-        *("null", "empty_object", "scalar_a", "nulls_in_list"),
+        *("scalar_a", "nulls_in_list"),
     ]
 
 
@@ -401,6 +409,122 @@ def test_randomized_documents_agree_with_the_reference(tmp_path: Path) -> None:
         both.where(node)  # asserts DuckDB == reference
         checked += 1
     assert checked == 60
+
+
+# -- batches: select_many, dataset pruning ------------------------------------------------------------
+
+
+def named(rule_id: str, condition: ir.Node) -> Rule:
+    return dataclasses.replace(rule(condition), id=rule_id, name=rule_id)
+
+
+def batch_docs() -> dict[str, dict[str, Any]]:
+    def doc(dataset: str, at: float, action: str, **extra: Any) -> dict[str, Any]:
+        out = ct(action, at, **extra)
+        out["event"]["dataset"] = dataset
+        return out
+
+    return {
+        "ct1": doc("aws.cloudtrail", 3, "DeleteTrail", source={"ip": "10.1.2.3"}, user={"name": "alice"}),
+        "ct2": doc("AWS.CloudTrail", 1, "deletebucket", user={"name": "bob"}),  # the dataset in another case
+        "ct3": doc("aws.cloudtrail", 1, "GetObject", source={"ip": "192.0.2.1"}),  # same instant as ct2: id order
+        "vpc1": doc("aws.vpcflow", 2, "accept", source={"ip": "10.9.9.9"}, user={"name": "alice"}),
+        "vpc2": doc("aws.vpcflow", 5, "reject", source={"ip": "203.0.113.7"}),
+        "k8s1": doc("kubernetes.audit", 4, "create", user={"name": "Alice"}),
+        "k8s2": doc("kubernetes.audit", 6, "exec", source={"ip": "10.0.0.1"}),
+        "nots": ct("DeleteTrail", 7, source={"ip": "10.0.0.2"}, event={"action": "x"}),  # no event.dataset
+    }
+
+
+def batch_rules() -> list[Rule]:
+    ds = "event.dataset"
+    return [
+        named("deletes", ir.And((S(ds, "aws.cloudtrail"), S("event.action", "delete", STAR)))),
+        named("cased", ir.And((S(ds, "aws.cloudtrail", cased=True), S("event.action", "delete", STAR)))),
+        named("private-flows", ir.And((S(ds, "aws.vpcflow"), ir.Cidr("source.ip", "10.0.0.0/8")))),
+        named("alice-anywhere", S("user.name", "alice")),  # no dataset: the scan cannot be pruned
+        named("not-cloudtrail", ir.And((ir.Not(S(ds, "aws.cloudtrail")), ir.Exists("source.ip")))),
+        named("nothing", ir.And((S(ds, "kubernetes.audit"), S("event.action", "never")))),
+        named("absent-dataset", ir.And((S(ds, "gcp.audit"), ir.Exists("event.action")))),
+        named("wild-dataset", ir.And((S(ds, "aws.", STAR), S("event.action", "reject")))),
+        named(
+            "either",
+            ir.Or((ir.And((S(ds, "kubernetes.audit"), S("event.action", "exec"))), ir.And((S(ds, "aws.vpcflow"),)))),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [Scope(), Scope(timestamp=(ts(1), ts(5))), Scope(ingested=("2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"))],
+)
+def test_select_many_equals_select_per_rule_and_the_reference(tmp_path: Path, scope: Scope) -> None:
+    both = Both(tmp_path, batch_docs())
+    rules = batch_rules()
+    expected = {r.id: both.ids(r, scope) for r in rules}  # select == reference, rule by rule
+    for batch in (rules, [r for r in rules if r.id != "alice-anywhere"], rules[:1], rules[5:7], []):
+        got = both.duck.select_many(batch, scope)
+        assert list(got) == [r.id for r in batch]
+        assert {k: [i for i, _ in v] for k, v in got.items()} == {r.id: expected[r.id] for r in batch}
+        for r in batch:
+            assert got[r.id] == list(both.duck.select(r, scope))  # the documents too
+    if scope == Scope():
+        assert expected == {
+            "deletes": ["ct2", "ct1"],
+            "cased": ["ct1"],
+            "private-flows": ["vpc1"],
+            "alice-anywhere": ["vpc1", "ct1", "k8s1"],
+            "not-cloudtrail": ["vpc1", "vpc2", "k8s2", "nots"],
+            "nothing": [],
+            "absent-dataset": [],
+            "wild-dataset": ["vpc2"],
+            "either": ["vpc1", "vpc2", "k8s2"],
+        }
+
+
+def test_dataset_conditions_prune_the_scan_on_the_dataset_column(tmp_path: Path) -> None:
+    both = Both(tmp_path, batch_docs())
+    by_id = {r.id: r for r in batch_rules()}
+    sql, params = both.duck.sql(by_id["deletes"], Scope())
+    assert "lower(dataset) IN ($" in sql and "aws.cloudtrail" in params.values()
+    sql, params = both.duck.sql(by_id["either"], Scope())
+    assert "lower(dataset) IN ($" in sql and {"aws.vpcflow", "kubernetes.audit"} <= {
+        v for v in params.values() if isinstance(v, str)
+    }
+    for unpinned in ("alice-anywhere", "not-cloudtrail", "wild-dataset"):
+        assert "lower(dataset)" not in both.duck.sql(by_id[unpinned], Scope())[0]
+    # the rows the scan keeps: the union of the batch's datasets, or all when one rule has none
+    pinned = [by_id["deletes"], by_id["private-flows"]]
+    sql, params, _ = both.duck._select_many(pinned, Scope())
+    assert "lower(dataset) IN ($" in sql.split("AS x FROM events")[1].split(")),")[0]
+    sql, params, _ = both.duck._select_many([*pinned, by_id["alice-anywhere"]], Scope())
+    assert "lower(dataset) IN" not in sql.split("AS x FROM events")[1].split(")),")[0]
+
+
+def test_a_bad_rule_fails_the_batch_and_the_runner_falls_back_to_one_query_per_rule(tmp_path: Path) -> None:
+    from siem.detect.runner import Runner
+    from siem.detect.state import open_state
+
+    both = Both(tmp_path, batch_docs())
+    good = batch_rules()[:3]
+    bad_path = named("bad-path", S('a"]).b', "x"))
+    bad_regex = named(
+        "bad-regex", ir.And((S("event.dataset", "aws.cloudtrail"), ir.Regex("event.action", "(unclosed")))
+    )
+    with pytest.raises(ValueError, match="field path"):
+        both.duck.select_many([*good, bad_path], Scope())
+    with pytest.raises(duckdb.Error):
+        both.duck.select_many([*good, bad_regex], Scope())
+    report = Runner(both.duck, open_state(both.store)).run_cycle(
+        [*good, bad_regex], since="2026-03-01T00:00:00Z", until="2026-03-02T00:00:00Z"
+    )
+    runs = {run.rule.id: run for run in report.runs}
+    assert {k: (runs[k].matches, runs[k].error is None) for k in runs} == {
+        "deletes": (2, True),
+        "cased": (1, True),
+        "private-flows": (1, True),
+        "bad-regex": (0, False),
+    }
 
 
 # -- scope, fetch, the store's ingested column ----------------------------------------------------

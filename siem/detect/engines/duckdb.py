@@ -1,7 +1,8 @@
 """The DuckDB engine: detections as SQL over the embedded store's ``events`` table.
 
 One rule becomes one SQL statement with every user value bound as a named parameter (``$p0``...);
-field paths reach the SQL text only as bound JSON-path strings, after validation.
+field paths reach the SQL text only as bound JSON-path strings, after validation (the SQL pieces
+are in ``siem.detect.engines.duckdb_sql``).
 
 How a field's values are found (the meaning is ``siem.detect.evaluate.values``: a list at any step
 is flattened, JSON null and ``{}`` are no value):
@@ -16,12 +17,15 @@ is flattened, JSON null and ``{}`` are no value):
 
 Each field becomes a list of ``{y: json type, s: text form}``; a leaf is "some element satisfies",
 so missing fields are empty lists and ``NOT`` over them is true, as in the reference.
+
+Before any JSON work, rows are pruned on the ``dataset`` column when the condition pins
+``event.dataset`` down (``duckdb_sql.datasets``). ``select_many`` answers many rules in one scan:
+one shared set of field columns, each rule's condition a boolean column, rows split in Python.
 Correlations are computed with window functions (see ``DuckDBEngine.correlate``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -31,164 +35,22 @@ import orjson
 
 from siem.detect import ir
 from siem.detect.engines import Scope
+from siem.detect.engines.duckdb_sql import _MACROS as _MACROS
+from siem.detect.engines.duckdb_sql import (
+    _OPS,
+    _TYPED,
+    _Compiler,
+    _json_path,
+    _Params,
+    _steps,
+    dataset_filter,
+    datasets,
+)
 from siem.detect.rules import Correlation, Rule
 from siem.detect.windows import Member, Window
 from siem.sinks.embedded import EmbeddedStore
 
-_FIELD = re.compile(r"^[A-Za-z0-9_@./-]+$")
 _FETCH = 2000
-
-# IP addresses parsed in SQL, accepting exactly what Python's ipaddress.ip_address accepts
-# (dotted quad without leading zeros; IPv6 with one '::', an IPv4 tail, a %scope).
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_V4 = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
-_H = r"[0-9a-fA-F]{1,4}"
-_V6_SHAPE = rf"(({_H}:){{7}}{_H}|({_H}:){{6}}{_V4}|({_H}(:{_H})*)?::(({_H}:)*({_H}|{_V4}))?)(%[^%/]+)?"
-_MACROS = f"""
-CREATE OR REPLACE TEMP MACRO siem_ip4(s) AS CASE WHEN regexp_full_match(s, '{_V4}') THEN
-    split_part(s, '.', 1)::BIGINT * 16777216 + split_part(s, '.', 2)::BIGINT * 65536
-    + split_part(s, '.', 3)::BIGINT * 256 + split_part(s, '.', 4)::BIGINT END;
-CREATE OR REPLACE TEMP MACRO siem_ip6_hex(f) AS
-    array_to_string(list_transform(string_split(f, ':'), lambda g: lpad(g, 4, '0')), '');
-CREATE OR REPLACE TEMP MACRO siem_ip6_count(h) AS CASE WHEN h = '' THEN 0 ELSE len(string_split(h, ':')) END;
-CREATE OR REPLACE TEMP MACRO siem_ip6(s) AS CASE WHEN regexp_full_match(s, '{_V6_SHAPE}') THEN
-    list_transform([lower(regexp_extract(s, '^[^%]*'))], lambda a:
-    list_transform([CASE WHEN contains(a, '.') THEN list_transform([siem_ip4(regexp_extract(a, '[^:]*$'))],
-        lambda n: regexp_replace(a, '[^:]*$', '') || printf('%x:%x', n // 65536, n % 65536))[1] ELSE a END],
-    lambda h: CASE WHEN NOT contains(h, '::') THEN siem_ip6_hex(h) ELSE
-    list_transform([[split_part(h, '::', 1), split_part(h, '::', 2)]], lambda lr:
-    list_transform([siem_ip6_count(lr[1]) + siem_ip6_count(lr[2])],
-    lambda n: CASE WHEN n <= 7 THEN siem_ip6_hex(concat_ws(':', nullif(lr[1], ''), rtrim(repeat('0:', 8 - n), ':'),
-        nullif(lr[2], ''))) END)[1])[1] END)[1])[1] END;
-"""
-
-# JSON value (minified, as DuckDB serializes it) → {y: json type, s: text form (None for objects)}, typed by
-# its first character so the value is not parsed again (only strings are, to unescape them); see ir.text_form.
-# An object is a value only if a scalar lies below it: with every "key": removed, its text still holds a
-# string, a digit or true/false (null has none of those characters).
-_TYPED = (
-    "list_transform(list_filter({f}, lambda e: e::VARCHAR NOT IN ('null', '{{}}') AND (left(e::VARCHAR, 1) <> '{{'"
-    " OR regexp_matches(regexp_replace(e::VARCHAR, '\"(?:[^\"\\\\]|\\\\.)*\"\\s*:', '', 'g'), '[\"0-9tf]'))),"
-    " lambda e: {{"
-    "'y': CASE left(e::VARCHAR, 1) WHEN '\"' THEN 'VARCHAR' WHEN '{{' THEN 'OBJECT' WHEN 't' THEN 'BOOLEAN'"
-    " WHEN 'f' THEN 'BOOLEAN' WHEN '[' THEN 'ARRAY' WHEN 'n' THEN 'NULL'"
-    " ELSE CASE WHEN regexp_matches(e::VARCHAR, '[.eE]') THEN 'DOUBLE' ELSE 'BIGINT' END END,"
-    " 's': CASE left(e::VARCHAR, 1) WHEN '\"' THEN json_extract_string(e, '$') WHEN '{{' THEN NULL"
-    " WHEN 't' THEN e::VARCHAR WHEN 'f' THEN e::VARCHAR"
-    " ELSE CASE WHEN regexp_matches(e::VARCHAR, '[.eE]') THEN CAST(e AS DOUBLE)::VARCHAR ELSE e::VARCHAR END END}})"
-)
-_OPS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-
-
-class _Params:
-    """Named parameters: every user value goes through here, never into the SQL text."""
-
-    def __init__(self, prefix: str = "p") -> None:
-        self.prefix = prefix
-        self.values: dict[str, Any] = {}
-
-    def __call__(self, value: Any) -> str:
-        name = f"{self.prefix}{len(self.values)}"
-        self.values[name] = value
-        return f"${name}"
-
-
-def _steps(path: str) -> list[str]:
-    """The keys of a dotted path; a whole-payload path keeps its final ``**`` step."""
-    keys = path.split(".")
-    named = keys[:-1] if keys[-1] == ir.DESCENDANTS and len(keys) > 1 else keys
-    if not _FIELD.match(".".join(named)) or not all(named):
-        raise ValueError(f"field path {path!r} is not a dotted path of [A-Za-z0-9_@/-] names")
-    return keys
-
-
-def _json_path(keys: list[str]) -> str:
-    return "$" + "".join(f'."{k}"' for k in keys)
-
-
-def _like(parts: tuple[ir.Part, ...], cased: bool) -> str:
-    out = []
-    for part in parts:
-        if isinstance(part, ir.AnyChars):
-            out.append("%")
-        elif isinstance(part, ir.OneChar):
-            out.append("_")
-        else:
-            text = part if cased else part.lower()
-            out.append(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
-    return "".join(out)
-
-
-class _Compiler:
-    """IR → a boolean SQL expression over the per-field columns v0, v1... of the ``vals`` CTE."""
-
-    def __init__(self, bind: _Params) -> None:
-        self.bind = bind
-        self.fields: dict[str, int] = {}
-        self.uses_ip = False  # needs the siem_ip4/siem_ip6 macros
-
-    def column(self, path: str) -> str:
-        if path not in self.fields:
-            _steps(path)
-            self.fields[path] = len(self.fields)
-        return f"v{self.fields[path]}"
-
-    def texts(self, path: str) -> str:
-        """The non-null text forms of a field, as a VARCHAR[] expression."""
-        return f"list_transform(list_filter({self.column(path)}, lambda e: e.s IS NOT NULL), lambda e: e.s)"
-
-    def cond(self, node: ir.Node) -> str:
-        if isinstance(node, ir.And):
-            return "(" + " AND ".join(self.cond(a) for a in node.args) + ")"
-        if isinstance(node, ir.Or):
-            return "(" + " OR ".join(self.cond(a) for a in node.args) + ")"
-        if isinstance(node, ir.Not):
-            return f"(NOT {self.cond(node.arg)})"
-        if isinstance(node, ir.Const):
-            return "TRUE" if node.value else "FALSE"
-        if isinstance(node, ir.Keyword):
-            return self.cond(node.as_fields())
-        if isinstance(node, ir.Exists):
-            return f"(len({self.column(node.field)}) > 0)"
-        if isinstance(node, ir.FieldRef):
-            return self._fieldref(node)
-        return f"(len(list_filter({self.column(node.field)}, lambda e: {self._element(node)})) > 0)"
-
-    def _element(self, node: ir.Leaf) -> str:
-        """The predicate one value (``e``: {y, s}) must satisfy."""
-        if isinstance(node, ir.Str):
-            text = "e.s" if node.cased else "lower(e.s)"
-            literal = node.literal
-            if literal is not None:
-                return f"{text} = {self.bind(literal if node.cased else literal.lower())}"
-            return f"{text} LIKE {self.bind(_like(node.parts, node.cased))} ESCAPE '\\'"
-        if isinstance(node, ir.Num):
-            op = _OPS[node.op]
-            value = self.bind(node.value)
-            whole = "(e.y IN ('BIGINT', 'UBIGINT') OR (e.y = 'VARCHAR' AND regexp_full_match(e.s, '-?[0-9]{1,18}')))"
-            as_int = f"({whole} AND TRY_CAST(e.s AS HUGEINT) {op} {value})"
-            as_float = f"(e.y = 'DOUBLE' AND TRY_CAST(e.s AS DOUBLE) {op} {value})"
-            return f"({as_int} OR {as_float})"
-        if isinstance(node, ir.Regex):
-            flags = f"(?{node.flags})" if node.flags else ""
-            return f"regexp_matches(e.s, {self.bind(flags + node.pattern)})"
-        if isinstance(node, ir.Cidr):
-            net = ipaddress.ip_network(node.network)
-            self.uses_ip = True
-            lo, hi = int(net.network_address), int(net.broadcast_address)
-            if net.version == 4:
-                return f"(e.y = 'VARCHAR' AND siem_ip4(e.s) BETWEEN {self.bind(lo)} AND {self.bind(hi)})"
-            low, high = self.bind(f"{lo:032x}"), self.bind(f"{hi:032x}")
-            return f"(e.y = 'VARCHAR' AND contains(e.s, ':') AND siem_ip6(e.s) BETWEEN {low} AND {high})"
-        raise TypeError(f"not an IR leaf: {node!r}")
-
-    def _fieldref(self, node: ir.FieldRef) -> str:
-        left = f"list_transform({self.texts(node.field)}, lambda a: lower(a))"
-        right = f"list_transform({self.texts(node.other)}, lambda b: lower(b))"
-        if node.mode == "eq":
-            return f"(len(list_intersect({left}, {right})) > 0)"
-        test = "starts_with(a, b)" if node.mode == "startswith" else "suffix(a, b)"
-        return f"(len(list_filter({left}, lambda a: len(list_filter({right}, lambda b: {test})) > 0)) > 0)"
 
 
 class DuckDBEngine:
@@ -224,11 +86,14 @@ class DuckDBEngine:
         return out
 
     @staticmethod
-    def _scope(scope: Scope, bind: _Params) -> str:
+    def _scope(scope: Scope, bind: _Params, names: frozenset[str] | None = None) -> str:
+        """The WHERE clause on the events table: the scope, and the datasets the rules may match."""
         clauses = []
         for bounds, column in ((scope.ingested, "ingested"), (scope.timestamp, "ts")):
             if bounds is not None:
                 clauses.append(f"{column} >= {bind(_instant(bounds[0]))} AND {column} < {bind(_instant(bounds[1]))}")
+        if names is not None:
+            clauses.append(dataset_filter(names, bind))
         return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
     @staticmethod
@@ -239,11 +104,20 @@ class DuckDBEngine:
         prefixes = bind([_json_path(keys[:n]) for n in range(1, len(keys))])
         return f"CASE WHEN NOT coalesce(list_contains(json_type(doc, {prefixes}), 'ARRAY'), false) THEN []::JSON[] END"
 
-    def _values(self, comp: _Compiler, bind: _Params, scope: Scope) -> str:
-        """CTEs ending in ``vals(id, ts, v0, v1, ...)``: each field's values as [{y, s}]."""
-        where = self._scope(scope, bind)
+    def _values(
+        self,
+        comp: _Compiler,
+        bind: _Params,
+        scope: Scope,
+        names: frozenset[str] | None = None,
+        guards: dict[int, frozenset[str]] | None = None,
+    ) -> str:
+        """CTEs ending in ``vals(id, ts, v0, v1, ...)``: each field's values as [{y, s}], for the events in
+        scope whose ``dataset`` is one of ``names`` (None: any). Field i with a guard is worked out only
+        on rows of the guard's datasets (elsewhere: no value; no condition reads it there)."""
+        where = self._scope(scope, bind, names)
         if not comp.fields:
-            return f"vals AS (SELECT id, ts FROM events{where})"
+            return f"vals AS (SELECT id, ts, dataset FROM events{where})"
         paths = list(comp.fields)
         leaf_paths = bind([_json_path([k for k in _steps(p) if k != ir.DESCENDANTS]) for p in paths])
         quick, slow_cols, typed = [], [], []
@@ -253,7 +127,7 @@ class DuckDBEngine:
             if keys[-1] == ir.DESCENDANTS:  # every scalar below the root: json_tree on the rows that have it
                 keys = keys[:-1]
                 below = bind(self._fullkey_regex(keys) + r"([.\[].*)?")
-                quick.append(f"CASE WHEN {leaf} IS NULL THEN {self._missing(keys, leaf, bind)} END AS q{i}")
+                quick.append(f"CASE WHEN {leaf} IS NULL THEN {self._missing(keys, leaf, bind)} END")
                 slow_cols.append(
                     f"coalesce(q{i}, (SELECT list(t.value) FROM json_tree(e.doc, {bind(_json_path(keys[:1]))}) t"
                     f" WHERE t.type NOT IN ('ARRAY', 'OBJECT') AND regexp_full_match(t.fullkey, {below})),"
@@ -266,21 +140,25 @@ class DuckDBEngine:
                 f" WHEN len(list_filter(json_extract({leaf}, '$[*]'), lambda e: starts_with(e::VARCHAR, '['))) = 0"
                 f" THEN json_extract({leaf}, '$[*]') END"
             )
-            quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {self._missing(keys, leaf, bind)} END AS q{i}")
+            quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {self._missing(keys, leaf, bind)} END")
             exact = (
                 f"(SELECT list(t.value) FROM json_tree(e.doc, {bind(_json_path(keys[:1]))}) t"
                 f" WHERE t.type <> 'ARRAY' AND regexp_full_match(t.fullkey, {bind(self._fullkey_regex(keys))}))"
             )
             slow_cols.append(f"coalesce(q{i}, {exact}, []::JSON[]) AS f{i}")
             typed.append(_TYPED.format(f=f"f{i}") + f" AS v{i}")
+        for i, guard in (guards or {}).items():
+            quick[i] = f"CASE WHEN {dataset_filter(guard, bind)} THEN {quick[i]} ELSE []::JSON[] END"
+        quick = [f"{q} AS q{i}" for i, q in enumerate(quick)]
         needs_exact = " OR ".join(f"q{i} IS NULL" for i in range(len(paths)))
         fast_cols = ", ".join(f"q{i} AS f{i}" for i in range(len(paths)))
         return (
-            f"pre AS MATERIALIZED (SELECT id, ts, {', '.join(quick)}, {needs_exact} AS exact FROM"
-            f" (SELECT id, ts, doc, json_extract(doc, {leaf_paths}) AS x FROM events{where})),\n"
-            f"raw AS (SELECT id, ts, {fast_cols} FROM pre WHERE NOT exact\n"
-            f"  UNION ALL SELECT id, pre.ts, {', '.join(slow_cols)} FROM pre JOIN events e USING (id) WHERE exact),\n"
-            f"vals AS (SELECT id, ts, {', '.join(typed)} FROM raw)"
+            f"pre AS MATERIALIZED (SELECT id, ts, dataset, {', '.join(quick)}, {needs_exact} AS exact FROM"
+            f" (SELECT id, ts, dataset, doc, json_extract(doc, {leaf_paths}) AS x FROM events{where})),\n"
+            f"raw AS (SELECT id, ts, dataset, {fast_cols} FROM pre WHERE NOT exact\n"
+            f"  UNION ALL SELECT id, pre.ts, pre.dataset, {', '.join(slow_cols)}"
+            " FROM pre JOIN events e USING (id) WHERE exact),\n"
+            f"vals AS (SELECT id, ts, dataset, {', '.join(typed)} FROM raw)"
         )
 
     # -- the Engine protocol ----------------------------------------------------------------------
@@ -293,7 +171,7 @@ class DuckDBEngine:
         bind = _Params()
         comp = _Compiler(bind)
         cond = comp.cond(rule.condition)
-        ctes = self._values(comp, bind, scope)
+        ctes = self._values(comp, bind, scope, datasets(rule.condition))
         sql = (
             f"WITH {ctes}\nSELECT id, e.doc FROM vals JOIN events e USING (id) WHERE {cond}"
             " ORDER BY vals.ts NULLS FIRST, id"
@@ -310,6 +188,57 @@ class DuckDBEngine:
                     yield doc_id, orjson.loads(doc)
         finally:
             cursor.close()
+
+    def select_many(self, rules: list[Rule], scope: Scope) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """``select`` for many single-event rules in one scan: rule id → (id, document) in (@timestamp,
+        id) order. One shared set of field columns; rule k's condition is the boolean column ``r{k}``
+        (evaluated only on rows of its datasets), the rows are those where any is true."""
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {rule.id: [] for rule in rules}
+        if not rules:
+            return out
+        sql, params, comp = self._select_many(rules, scope)
+        cursor = self._cursor(comp)
+        try:
+            cursor.execute(sql, params)
+            lists = [out[rule.id] for rule in rules]
+            while rows := cursor.fetchmany(_FETCH):
+                for doc_id, doc, *flags in rows:
+                    parsed = orjson.loads(doc)
+                    for found, flag in zip(lists, flags, strict=True):
+                        if flag:
+                            found.append((doc_id, parsed))
+        finally:
+            cursor.close()
+        return out
+
+    def _select_many(self, rules: list[Rule], scope: Scope) -> tuple[str, dict[str, Any], _Compiler]:
+        bind = _Params()
+        comp = _Compiler(bind)
+        names = [datasets(rule.condition) for rule in rules]
+        flags = []
+        readers: dict[int, list[frozenset[str] | None]] = {}  # field column → the datasets of the rules reading it
+        for k, (rule, mine) in enumerate(zip(rules, names, strict=True)):
+            comp.used.clear()
+            cond = comp.cond(rule.condition)
+            for column in comp.used:
+                readers.setdefault(column, []).append(mine)
+            if mine is not None and len(set(names)) > 1:  # a cheap guard: skip the condition on other datasets
+                cond = f"CASE WHEN {dataset_filter(mine, bind)} THEN {cond} ELSE FALSE END"
+            flags.append(f"coalesce({cond}, FALSE) AS r{k}")
+        union = None if any(n is None for n in names) else frozenset().union(*names)  # type: ignore[arg-type]
+        guards = {
+            column: frozenset().union(*sets)  # type: ignore[arg-type]
+            for column, sets in readers.items()
+            if all(s is not None for s in sets) and frozenset().union(*sets) != union  # type: ignore[arg-type]
+        }
+        ctes = self._values(comp, bind, scope, union, guards)
+        rs = [f"r{k}" for k in range(len(rules))]
+        sql = (
+            f"WITH {ctes},\nhits AS (SELECT id, ts, {', '.join(flags)} FROM vals)\n"
+            f"SELECT id, e.doc, {', '.join(rs)} FROM hits JOIN events e USING (id) WHERE {' OR '.join(rs)}"
+            " ORDER BY hits.ts NULLS FIRST, id"
+        )
+        return sql, bind.values, comp
 
     def fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:
