@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from oracle import SHARED
 
 from siem.detect.engines import Scope
 from siem.detect.engines.duckdb import DuckDBEngine
@@ -28,7 +29,7 @@ from siem.sources import SourceObject
 from siem.templates import install_templates
 
 REPO = Path(__file__).resolve().parents[1]
-SIGMAHQ = REPO.parent / "shared" / "sigmahq" / "rules" / "cloud" / "aws" / "cloudtrail"
+SIGMAHQ = SHARED / "sigmahq" / "rules" / "cloud" / "aws" / "cloudtrail"
 RECORDS = REPO / "tests" / "data" / "detect" / "put-bucket-versioning.json"
 
 
