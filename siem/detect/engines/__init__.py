@@ -26,6 +26,19 @@ class Scope:
     ingested: tuple[str, str] | None = None  # on event.ingested (scheduled cycles)
     timestamp: tuple[str, str] | None = None  # on @timestamp (retro-hunts, correlation windows)
 
+    def holds(self, doc: dict[str, Any]) -> bool:
+        """Is the event inside the scope, to the microsecond (engines whose store query is coarser
+        check each hit with this)?"""
+        from siem.detect.evaluate import values
+
+        for bounds, name in ((self.ingested, "event.ingested"), (self.timestamp, "@timestamp")):
+            if bounds is None:
+                continue
+            found = values(doc, name)
+            if not found or not (micros(bounds[0]) <= micros(str(found[0])) < micros(bounds[1])):
+                return False
+        return True
+
 
 class Engine(Protocol):
     name: str

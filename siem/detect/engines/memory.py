@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from siem.detect.engines import Scope, micros
-from siem.detect.evaluate import matches, values
+from siem.detect.evaluate import matches
 from siem.detect.rules import Rule
 from siem.detect.windows import Window, members_of, satisfying
 
@@ -18,23 +18,14 @@ class MemoryEngine:
         self.events = sorted(events, key=lambda e: (_ts(e[1]), e[0]))
         self._by_id = dict(events)
 
-    def _in_scope(self, doc: dict[str, Any], scope: Scope) -> bool:
-        for bounds, name in ((scope.ingested, "event.ingested"), (scope.timestamp, "@timestamp")):
-            if bounds is None:
-                continue
-            found = values(doc, name)
-            if not found or not (micros(bounds[0]) <= micros(str(found[0])) < micros(bounds[1])):
-                return False
-        return True
-
     def select(self, rule: Rule, scope: Scope) -> Iterator[tuple[str, dict[str, Any]]]:
         for doc_id, doc in self.events:
-            if self._in_scope(doc, scope) and matches(rule.condition, doc):
+            if scope.holds(doc) and matches(rule.condition, doc):
                 yield doc_id, doc
 
     def correlate(self, rule: Rule, scope: Scope) -> list[Window]:
         assert rule.correlation is not None
-        docs = [(i, d) for i, d in self.events if self._in_scope(d, scope)]
+        docs = [(i, d) for i, d in self.events if scope.holds(d)]
         return satisfying(rule.correlation, members_of(rule.correlation, docs, _ts))
 
     def fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from opensearchpy.exceptions import TransportError
 from siem.detect import ir
 from siem.detect.engines import Scope, micros
 from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, Types, all_of, exists, live_types, none_of
-from siem.detect.evaluate import matches, values
+from siem.detect.evaluate import matches
 from siem.detect.fieldtypes import field_type
 from siem.detect.rules import Rule
 from siem.detect.windows import Window
@@ -36,7 +36,7 @@ def _ceil_ms(iso: str) -> int:
 
 
 def scope_query(scope: Scope) -> dict[str, Any]:
-    """A superset of the scope (millisecond bounds); the exact check is ``in_scope`` on each hit."""
+    """A superset of the scope (millisecond bounds); the exact check is ``Scope.holds`` on each hit."""
     out = []
     for bounds, name in ((scope.ingested, "event.ingested"), (scope.timestamp, "@timestamp")):
         if bounds is not None:
@@ -44,16 +44,6 @@ def scope_query(scope: Scope) -> dict[str, Any]:
                 {"range": {name: {"gte": _floor_ms(bounds[0]), "lt": _ceil_ms(bounds[1]), "format": "epoch_millis"}}}
             )
     return all_of(out)
-
-
-def in_scope(doc: dict[str, Any], scope: Scope) -> bool:
-    for bounds, name in ((scope.ingested, "event.ingested"), (scope.timestamp, "@timestamp")):
-        if bounds is None:
-            continue
-        found = values(doc, name)
-        if not found or not (micros(bounds[0]) <= micros(str(found[0])) < micros(bounds[1])):
-            return False
-    return True
 
 
 def ts_micros(doc: dict[str, Any]) -> int:
@@ -209,7 +199,7 @@ class OpenSearchEngine:
             return
         for hit in self.stream(all_of([scope_query(scope), dsl]), True, scope.timestamp is not None):
             doc = hit["_source"]
-            if in_scope(doc, scope) and (exact or matches(rule.condition, doc)):
+            if scope.holds(doc) and (exact or matches(rule.condition, doc)):
                 yield hit["_id"], doc
 
     def select_many(self, rules: list[Rule], scope: Scope) -> dict[str, list[tuple[str, dict[str, Any]]]]:
@@ -243,7 +233,7 @@ class OpenSearchEngine:
                     pit = response.get("pit_id", pit)
                     for hit in cursor.feed(response, self._scroll):
                         doc = hit["_source"]
-                        if in_scope(doc, scope) and (exact or matches(rule.condition, doc)):
+                        if scope.holds(doc) and (exact or matches(rule.condition, doc)):
                             out[rule.id].append((hit["_id"], doc))
                 live = [entry for entry in live if not entry[2].done]
         finally:

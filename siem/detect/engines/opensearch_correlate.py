@@ -23,7 +23,7 @@ from opensearchpy.exceptions import TransportError
 
 from siem.detect import ir
 from siem.detect.engines import Scope
-from siem.detect.engines.opensearch import OpenSearchEngine, in_scope, refused_regexp, scope_query, ts_micros
+from siem.detect.engines.opensearch import OpenSearchEngine, refused_regexp, scope_query, ts_micros
 from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, all_of, any_of, live_types
 from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
@@ -80,7 +80,7 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
             query = all_of([base, *terms])
         for hit in engine.stream(query, {"includes": includes}, scope.timestamp is not None):
             doc = hit["_source"]
-            if not in_scope(doc, scope):
+            if not scope.holds(doc):
                 continue
             named_hits = {int(name[1:]) for name in hit.get("matched_queries", [])}
             hit_rules = frozenset(i for i in named_hits if i not in inexact or matches(corr.rules[i].condition, doc))
