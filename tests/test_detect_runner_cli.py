@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ import pytest
 from test_detect_runner import BURST, NOW, SINGLE, SUPPRESSED, iso, scenario, write_events, write_rules
 
 import siem.cli
-from siem.detect.cli_detect import register
 
 UNMAPPED = """
 title: Something on a product we do not carry
@@ -27,18 +25,8 @@ level: low
 
 
 @pytest.fixture
-def siem_cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``siem.cli.main`` with the detect/alerts commands registered (until siem/cli.py does it)."""
-    original = siem.cli.build_parser
-
-    def build_parser() -> argparse.ArgumentParser:
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "detect" not in sub.choices:
-            register(sub)
-        return parser
-
-    monkeypatch.setattr(siem.cli, "build_parser", build_parser)
+def siem_cli() -> Any:
+    """The `siem` command's main, in process."""
     return siem.cli.main
 
 

@@ -57,7 +57,7 @@ def register(sub: Any) -> None:
 
 
 def _user_error(message: str) -> Exception:
-    from siem.cli import UserError
+    from siem.cli_common import UserError
 
     return UserError(message)
 
@@ -132,9 +132,9 @@ def _runner(store: Any, state: Any, outbox: Any, settings: Any) -> Any:
 
 
 def cmd_run(args: argparse.Namespace, settings: Any) -> int:
-    from siem.cli import _instant_arg
+    from siem.cli_common import instant_arg
 
-    since, until = _instant_arg("--since", args.since), _instant_arg("--until", args.until)
+    since, until = instant_arg("--since", args.since), instant_arg("--until", args.until)
     if since and until and since >= until:
         raise _user_error(f"--since {args.since} is not before --until {args.until}")
     rules, errors = _rules(args.rules, settings)
@@ -210,9 +210,9 @@ def _with_notifications(doc: dict[str, Any], outbox: Any) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace, settings: Any) -> int:
-    from siem.cli import _instant_arg
+    from siem.cli_common import instant_arg
 
-    since = _instant_arg("--since", args.since)
+    since = instant_arg("--since", args.since)
     with _opened(settings) as (_store, state, _outbox):
         docs = state.search(status=args.status, rule=args.rule, since=since, size=args.limit)
     for doc in docs:

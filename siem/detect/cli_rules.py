@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
 
 def _load(paths: list[str]) -> tuple[list[Rule], list[str]]:
     """Rules of every file; a file that does not load is one error line, the others still load."""
-    from siem.cli import UserError
+    from siem.cli_common import UserError
     from siem.detect.mapping import Mapper
 
     try:
@@ -180,7 +180,7 @@ def _table(report: Any, engines: list[str]) -> None:
 
 
 def cmd_compile(args: argparse.Namespace, settings: Any) -> int:
-    from siem.cli import UserError
+    from siem.cli_common import UserError
 
     logging.getLogger("sigma").setLevel(logging.ERROR)
     path = Path(args.rule)

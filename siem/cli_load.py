@@ -1,0 +1,288 @@
+"""`siem load`, `siem worker`, `siem parse` and `siem templates`: the commands that move logs in."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from siem import formats
+from siem.cli_common import UserError, dataset_arg
+from siem.config import Settings
+from siem.formats.routing import Router
+from siem.pipeline import DeadLetter, Event, RunSummary, run
+from siem.sinks import Store, open_store
+from siem.sources import SourceObject
+
+
+def _objects(locations: Sequence[str], settings: Settings, endpoint_url: str | None) -> Iterator[SourceObject]:
+    """The objects of every location, each location checked first (it exists and holds something), so a
+    typo in the last argument is an error before the first one is loaded, not after."""
+    from siem.sources.local import local_objects
+
+    client = None
+    for location in locations:
+        if location.startswith("s3://"):
+            from siem.sources.s3 import first_key, parse_s3_uri, s3_client
+
+            try:
+                parse_s3_uri(location)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            client = client or s3_client(endpoint_url or settings.s3["endpoint_url"])
+            if first_key(location, client) is None:
+                raise UserError(f"{location}: no objects under this prefix")
+        else:
+            path = Path(location)
+            if not path.exists():
+                raise UserError(f"{location}: no such file or directory")
+            if path.is_dir() and next(local_objects(location), None) is None:
+                raise UserError(f"{location}: no files in this folder (hidden files are skipped)")
+    return _each_object(locations, client)
+
+
+def _each_object(locations: Sequence[str], client: Any) -> Iterator[SourceObject]:
+    from siem.sources.local import local_objects
+
+    for location in locations:
+        if location.startswith("s3://"):
+            from siem.sources.s3 import s3_objects
+
+            yield from s3_objects(location, client)
+        else:
+            try:
+                yield from local_objects(location)
+            except FileNotFoundError as exc:  # removed since the check
+                raise UserError(str(exc)) from None
+
+
+class NdjsonSink:
+    """`siem parse` output: events to a stream, dead letters to a file (or stderr)."""
+
+    def __init__(self, out: TextIO, dead_letter: TextIO | None) -> None:
+        self.out = out.buffer if hasattr(out, "buffer") else None
+        self._text = out
+        self.dead_letter = dead_letter
+
+    def write(self, events: list[Event]) -> list[DeadLetter]:
+        payload = b"".join(orjson.dumps({"_id": e.id, **e.doc}) + b"\n" for e in events)
+        if self.out is not None:
+            self.out.write(payload)
+        else:
+            self._text.write(payload.decode())
+        return []
+
+    def write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            line = orjson.dumps(letter.to_dict()).decode()
+            if self.dead_letter is not None:
+                self.dead_letter.write(line + "\n")
+            else:
+                print(f"dead letter: {letter.path}@{letter.offset} [{letter.stage}] {letter.reason}", file=sys.stderr)
+
+
+def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
+    if args.list_types:
+        for name, log_type in formats.registry().items():
+            print(f"{name:24} {log_type.description}")
+        return 0
+    if not args.paths:
+        raise UserError("siem parse: give a file or folder (or --list-types)")
+    objects = _objects(args.paths, settings, None)
+    dead_letter = open(args.dead_letter, "w", encoding="utf-8") if args.dead_letter else None  # noqa: SIM115
+    try:
+        sink = NdjsonSink(sys.stdout, dead_letter)
+        summary = run(
+            objects,
+            sink,
+            Router(settings.routes),
+            settings.parse_options(),
+            dataset_arg(args.type),
+            batch_size=500,
+        )
+        sys.stdout.flush()
+    finally:
+        if dead_letter:
+            dead_letter.close()
+    print(summary.render(), file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def _open_store_for_writing(settings: Settings, install: bool = True) -> Store:
+    store = open_store(settings)
+    if store.name == "opensearch" and install:
+        from siem.templates import install_templates
+
+        install_templates(store.client, settings.opensearch["index_prefix"])  # type: ignore[attr-defined]
+    return store
+
+
+def _loader(store: Store, settings: Settings, dataset: str | None) -> Callable[[Iterable[SourceObject]], RunSummary]:
+    router, options = Router(settings.routes), settings.parse_options()
+
+    def load(objects: Iterable[SourceObject]) -> RunSummary:
+        return run(objects, store, router, options, dataset, batch_size=store.batch_size)
+
+    return load
+
+
+class _Interrupt:
+    """Ctrl-C during a load: the first finishes the object in hand and stops (the summary says what was
+    done); a second one stops at once. Outside the main thread (no signals there) it does nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, *_: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("siem: interrupted; finishing the current object (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def objects(self, objects: Iterable[SourceObject]) -> Iterator[SourceObject]:
+        for obj in objects:
+            if self.requested:
+                return
+            yield obj
+            if self.requested:
+                return
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    dataset = dataset_arg(args.type)
+    objects = _objects(args.sources, settings, args.endpoint_url)  # every source checked before any is loaded
+    with _Interrupt() as interrupt:
+        store = _open_store_for_writing(settings, not args.no_templates)
+        try:
+            summary = _loader(store, settings, dataset)(interrupt.objects(objects))
+            store.refresh()
+        except KeyboardInterrupt:
+            print(
+                "siem: interrupted; what was written so far is kept (a re-run overwrites it, never duplicates)",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            store.close()
+    _report(summary, store.name, args.json)
+    if interrupt.requested:
+        print(f"siem: interrupted after {summary.objects} objects; run the load again for the rest", file=sys.stderr)
+        return 130
+    return 0 if summary.ok else 1
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Consume S3 event notifications from SQS until interrupted (or one batch with --once)."""
+    import signal
+
+    import boto3
+
+    from siem.sources.s3 import s3_client
+    from siem.sources.sqs import drain_once
+
+    queue_url = args.queue_url or settings.sqs["queue_url"]
+    if not queue_url:
+        raise UserError("siem worker: give --queue-url or set sqs.queue_url / SIEM_SQS_QUEUE_URL")
+    endpoint = settings.sqs["endpoint_url"]
+    sqs = boto3.client("sqs", endpoint_url=endpoint) if endpoint else boto3.client("sqs")
+    s3 = s3_client(settings.s3["endpoint_url"])
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    store = _open_store_for_writing(settings)
+    load = _loader(store, settings, dataset_arg(args.type))
+    total = RunSummary()
+    try:
+        while not stopping:
+            stats = drain_once(sqs, queue_url, s3, store, load, wait_seconds=settings.sqs["wait_seconds"])
+            total.add(stats.summary)
+            if stats.messages:
+                logging.getLogger("siem.worker").info(
+                    "messages=%d deleted=%d kept=%d events=%d",
+                    stats.messages,
+                    stats.deleted,
+                    stats.kept,
+                    stats.summary.events,
+                )
+            if args.once:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        try:
+            store.refresh()
+        finally:
+            store.close()
+    _report(total, store.name, args.json)
+    return 0 if total.ok else 1
+
+
+def _report(summary: RunSummary, store_name: str, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps({"store": store_name, **summary.to_dict()}).decode())
+    print(f"store: {store_name}\n{summary.render()}", file=sys.stderr)
+
+
+def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.opensearch["url"]:
+        raise UserError("templates need an OpenSearch cluster: set SIEM_OPENSEARCH_URL or opensearch.url")
+    from siem.sinks.opensearch import make_client
+    from siem.templates import install_templates
+
+    client = make_client(settings)
+    try:
+        names = install_templates(client, settings.opensearch["index_prefix"])
+    finally:
+        client.close()
+    print("installed: " + ", ".join(names))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the loading commands to the `siem` parser."""
+    p = sub.add_parser("load", help="load logs from s3://bucket/prefix or local paths into the store")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--type", help="force a log type instead of routing by key and content")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: config s3.endpoint_url or AWS_ENDPOINT_URL_S3)")
+    p.add_argument("--no-templates", action="store_true", help="do not (re)install index templates first")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("worker", help="load objects announced by S3 event notifications on an SQS queue")
+    p.add_argument("--queue-url", help="default: sqs.queue_url / SIEM_SQS_QUEUE_URL")
+    p.add_argument("--type", help="force a log type instead of routing by key and content")
+    p.add_argument("--once", action="store_true", help="process one batch of messages and exit")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("parse", help="print normalized events of a file as NDJSON (what does my log become?)")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--type", default="auto", help="log type, or auto (default)")
+    p.add_argument("--dead-letter", metavar="FILE", help="write bad records here as NDJSON with reason and position")
+    p.add_argument("--list-types", action="store_true", help="list the log types")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("templates", help="index templates")
+    p.add_argument("action", choices=("install",))
+    p.set_defaults(func=cmd_templates)
