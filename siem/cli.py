@@ -26,11 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     from siem.cli_pivot import register as register_pivot
     from siem.detect.cli_detect import register as register_detect
     from siem.detect.cli_rules import register as register_rules
+    from siem.posture.cli import register as register_posture
 
     register_load(sub)
     register_pivot(sub)
     register_rules(sub)
     register_detect(sub)
+    register_posture(sub)
     return parser
 
 
