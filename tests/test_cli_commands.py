@@ -63,6 +63,6 @@ def test_pivot_time_window_arguments(tmp_path: Path, monkeypatch, capsys) -> Non
         main(["pivot", "--ip", "192.168.131.39", "--since", "2024-10-25", "--until", "2024-10-26T03:00:00+09:00"]) == 0
     )
     out, err = capsys.readouterr()
-    assert "2 of 2 events" in err and out.count("2024-10-25T17:33:59Z") == 2
+    assert "2 of 2 events" in err and out.count("2024-10-25T17:33:59Z") == 4  # 2 rows + first/last seen
     assert main(["pivot", "--ip", "192.168.131.39", "--since", "last tuesday"]) == 2
     assert "--since 'last tuesday' is not an ISO 8601" in capsys.readouterr().err
