@@ -209,7 +209,7 @@ def test_fluentd_6000_unique_keys_load_in_seconds_and_the_mapping_stays_small(st
     elapsed = time.monotonic() - started
     assert (summary.written, summary.dead_lettered) == (6000, 0), summary.render()
     assert elapsed < 60, f"6000 unique keys took {elapsed:.0f} s"
-    mapping = opensearch_client.indices.get_mapping(index=f"{store.prefix}-events-fluentd-*")
+    mapping = opensearch_client.indices.get_mapping(index=f"{store.prefix}-events-app-*")
     fields = orjson.dumps(mapping).count(b'"type"')
     assert fields < 300, f"{fields} mapped fields"
     # each key is still searchable, inside the one flat_object field

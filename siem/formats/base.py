@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -65,6 +65,8 @@ class ParseOptions:
     max_inflated_bytes: int = limits.MAX_INFLATED_BYTES
     max_inflate_ratio: int = limits.MAX_INFLATE_RATIO
     extra: dict[str, Any] = field(default_factory=dict)
+    # Load-time enrichment applied to every finished event in place (siem/enrich/geoip.py), or None.
+    enrich: Callable[[dict[str, Any]], None] | None = None
 
 
 Record = tuple[int, Any]
