@@ -30,6 +30,7 @@ SAMPLES: dict[str, list[str]] = {
     "nginx.error": ["nginx_error/test-error-raw.log"],
     "apache.access": ["apache_access/test-access-basic.log"],
     "apache.error": ["apache_error/test-error-basic.log"],
+    "kubernetes.container": ["k8s_container/docker-json-istio-proxy.log", "k8s_container/fluentbit-k8s-json-logs.out"],
 }
 # The web samples have no authenticated user; this hand-made combined-format line (HTTP basic auth
 # user "alice") is added to them so the user pivot is exercised on web logs too.
@@ -45,6 +46,7 @@ NO_USER = {
     "nginx.error",
     "apache.error",
     "linux.syslog",
+    "kubernetes.container",  # the samples' apps log no user
 }
 # Datasets whose records carry no IP at all.
 NO_IP = {"linux.syslog"}

@@ -41,6 +41,8 @@ FREE_FORM: tuple[str, ...] = (
     "kubernetes.audit.annotations",
     "kubernetes.audit.user.extra",
     "kubernetes.audit.impersonatedUser.extra",
+    "app.fields",  # an app's own JSON keys (kubernetes.container)
+    "kubernetes.labels",
 )
 # Realistic records in their original format for fields the parsers fill that no bundled sample
 # happens to contain (parsed like the samples; tests/test_auditd.py checks the same fields):
@@ -64,6 +66,18 @@ EXTRA: dict[str, str] = {
         'type=PATH msg=audit(1700000101.000:5002): item=1 name="/etc/systemd/system/evil.service" inode=13 '
         "dev=ca:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=CREATE\n"
         "type=EOE msg=audit(1700000101.000:5002): \n"
+    ),
+    # A pod's lograge (Rails) and Envoy access lines in Docker json-file records: the fields the
+    # built-in app mappings fill (tests/test_app_logs.py, tests/test_k8s_container.py check them).
+    "kubernetes.container": (
+        '{"log":"{\\"method\\":\\"POST\\",\\"path\\":\\"/orders?ref=1\\",\\"controller\\":\\"O\\",'
+        '\\"action\\":\\"create\\",\\"status\\":201,\\"time\\":\\"2024-01-02T03:04:05Z\\",'
+        '\\"remote_ip\\":\\"203.0.113.7\\",\\"request_id\\":\\"r-1\\",\\"user_id\\":42,'
+        '\\"user_name\\":\\"alice\\",\\"trace_id\\":\\"Root=1-6593-01\\",\\"user_agent\\":\\"curl\\"}\\n",'
+        '"stream":"stdout","time":"2024-01-02T03:04:05Z"}\n'
+        '{"log":"{\\"start_time\\":\\"2024-01-02T03:04:05Z\\",\\"response_code\\":503,'
+        '\\"downstream_remote_address\\":\\"10.0.0.1:5000\\",\\"x_forwarded_for\\":\\"203.0.113.7\\",'
+        '\\"method\\":\\"GET\\",\\"path\\":\\"/\\"}\\n","stream":"stderr","time":"2024-01-02T03:04:05Z"}\n'
     ),
 }
 HEADER = """\

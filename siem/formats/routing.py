@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from siem import formats
 from siem.formats.base import LogType, UnknownFormatError
@@ -45,6 +46,13 @@ def compile_routes(raw_routes: list[dict[str, str]]) -> list[Route]:
     return routes
 
 
+@cache
+def _narrow_first() -> tuple[LogType, ...]:
+    """Log types, those marked ``sniff_first`` first: they claim a narrower shape inside a broader type's
+    key layout or content (kubernetes records in fluentd's out_file lines and S3 keys)."""
+    return tuple(sorted(formats.registry().values(), key=lambda t: not getattr(t, "sniff_first", False)))
+
+
 class Router:
     def __init__(self, routes: list[Route] | None = None) -> None:
         self._routes = routes or []
@@ -53,7 +61,7 @@ class Router:
         for route in self._routes:
             if route.pattern.search(path):
                 return formats.get(route.dataset)
-        for log_type in formats.registry().values():
+        for log_type in _narrow_first():
             if log_type.key_pattern is not None and log_type.key_pattern.search(path):
                 return log_type
         return None
@@ -63,7 +71,7 @@ class Router:
         by_path = self.by_path(path)
         if by_path is not None:
             return by_path
-        for log_type in formats.registry().values():
+        for log_type in _narrow_first():
             try:
                 if log_type.sniff(head):
                     return log_type
