@@ -44,9 +44,15 @@ def check_limit(value: int) -> int:
 
 
 def open_store_for_reading(settings: Settings) -> Store:
-    """Read-only commands open the embedded store read-only: they never block (or are blocked by) other readers."""
+    """Read-only commands open the embedded store read-only: they never block (or are blocked by) other readers.
+    A store that does not exist is an error, not an empty answer: it is most often a mistyped data_dir."""
     if settings.opensearch["url"]:
         return open_store(settings)
     from siem.sinks.embedded import EmbeddedStore
 
-    return EmbeddedStore(settings.data_dir, read_only=True)
+    if not (settings.data_dir / "events.duckdb").exists():
+        raise UserError(
+            f"no embedded store in {settings.data_dir}: nothing was loaded there "
+            "(check SIEM_DATA_DIR or data_dir, or load something first)"
+        )
+    return EmbeddedStore(settings.data_dir, read_only=True, memory_limit=settings.embedded["memory_limit"])

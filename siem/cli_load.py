@@ -3,64 +3,91 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 
 from siem import formats
-from siem.cli_common import UserError, dataset_arg
+from siem.cli_common import UserError, dataset_arg, instant_arg
 from siem.config import Settings
 from siem.formats.routing import Router
+from siem.ledger import Recorder, SkipFinished, ledger_for
 from siem.pipeline import DeadLetter, Event, RunSummary, run
+from siem.progress import Progress
 from siem.sinks import Store, open_store
 from siem.sources import SourceObject
+from siem.sources.selection import Selection
 
 
-def _objects(locations: Sequence[str], settings: Settings, endpoint_url: str | None) -> Iterator[SourceObject]:
-    """The objects of every location, each location checked first (it exists and holds something), so a
-    typo in the last argument is an error before the first one is loaded, not after."""
-    from siem.sources.local import local_objects
-
+def _objects(
+    locations: Sequence[str], settings: Settings, endpoint_url: str | None, selection: Selection | None = None
+) -> Iterator[SourceObject]:
+    """The objects of every location, each location checked first (it exists and holds something the
+    selection takes), so a typo in the last argument is an error before the first one is loaded, not after."""
+    selection = selection or Selection()
     client = None
+    listings: list[Iterator[SourceObject]] = []
     for location in locations:
         if location.startswith("s3://"):
-            from siem.sources.s3 import first_key, parse_s3_uri, s3_client
+            from siem.sources.s3 import parse_s3_uri, s3_client
 
             try:
                 parse_s3_uri(location)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             client = client or s3_client(endpoint_url or settings.s3["endpoint_url"])
-            if first_key(location, client) is None:
-                raise UserError(f"{location}: no objects under this prefix")
-        else:
-            path = Path(location)
-            if not path.exists():
-                raise UserError(f"{location}: no such file or directory")
-            if path.is_dir() and next(local_objects(location), None) is None:
-                raise UserError(f"{location}: no files in this folder (hidden files are skipped)")
-    return _each_object(locations, client)
+        elif not Path(location).exists():
+            raise UserError(f"{location}: no such file or directory")
+        listing = _listing(location, client, selection)
+        first = next(listing, None)
+        if first is None:
+            raise UserError(_nothing_in(location, selection))
+        listings.append(itertools.chain([first], listing))
+    return itertools.chain.from_iterable(listings)
 
 
-def _each_object(locations: Sequence[str], client: Any) -> Iterator[SourceObject]:
+def _listing(location: str, client: Any, selection: Selection) -> Iterator[SourceObject]:
+    if location.startswith("s3://"):
+        from siem.sources.s3 import s3_objects
+
+        yield from s3_objects(location, client, selection)
+        return
     from siem.sources.local import local_objects
 
-    for location in locations:
-        if location.startswith("s3://"):
-            from siem.sources.s3 import s3_objects
+    try:
+        yield from local_objects(location, selection)
+    except FileNotFoundError as exc:  # removed since the check
+        raise UserError(str(exc)) from None
 
-            yield from s3_objects(location, client)
-        else:
-            try:
-                yield from local_objects(location)
-            except FileNotFoundError as exc:  # removed since the check
-                raise UserError(str(exc)) from None
+
+def _nothing_in(location: str, selection: Selection) -> str:
+    what = "objects under this prefix" if location.startswith("s3://") else "files in this folder"
+    if not location.startswith("s3://"):
+        what += " (hidden files are skipped)"
+    if selection.active:
+        return f"{location}: no {what} match {selection.describe()}"
+    return f"{location}: no {what}"
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    since, until = instant_arg("--since", args.since), instant_arg("--until", args.until)
+    selection = Selection(
+        datetime.fromisoformat(since) if since else None,
+        datetime.fromisoformat(until) if until else None,
+        tuple(args.include or ()),
+        tuple(args.exclude or ()),
+    )
+    if selection.since and selection.until and selection.since >= selection.until:
+        raise UserError(f"--since {args.since} is not before --until {args.until}")
+    return selection
 
 
 class NdjsonSink:
@@ -95,23 +122,33 @@ def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not args.paths:
         raise UserError("siem parse: give a file or folder (or --list-types)")
-    objects = _objects(args.paths, settings, None)
+    objects: Iterable[SourceObject] = _objects(args.paths, settings, None)
+    total = None
+    if not any(path.startswith("s3://") for path in args.paths):
+        objects = list(objects)  # local files are listed whole anyway: the total is known
+        total = len(objects)
     dead_letter = open(args.dead_letter, "w", encoding="utf-8") if args.dead_letter else None  # noqa: SIM115
+    summary = RunSummary()
     try:
         sink = NdjsonSink(sys.stdout, dead_letter)
-        summary = run(
-            objects,
-            sink,
-            Router(settings.routes),
-            settings.parse_options(),
-            dataset_arg(args.type),
-            batch_size=500,
-        )
+        with Progress("parse", summary, total) as progress:
+            run(
+                progress.objects(objects),
+                sink,
+                Router(settings.routes),
+                settings.parse_options(),
+                dataset_arg(args.type),
+                batch_size=500,
+                summary=summary,
+            )
         sys.stdout.flush()
     finally:
         if dead_letter:
             dead_letter.close()
-    print(summary.render(), file=sys.stderr)
+    if args.json:  # stdout carries the events: the summary is the last line on stderr
+        print(orjson.dumps(summary.to_dict()).decode(), file=sys.stderr)
+    else:
+        print(summary.render(), file=sys.stderr)
     return 0 if summary.ok else 1
 
 
@@ -124,11 +161,32 @@ def _open_store_for_writing(settings: Settings, install: bool = True) -> Store:
     return store
 
 
-def _loader(store: Store, settings: Settings, dataset: str | None) -> Callable[[Iterable[SourceObject]], RunSummary]:
+def _loader(
+    store: Store,
+    settings: Settings,
+    dataset: str | None,
+    progress: Progress | None = None,
+    commit_seconds: float | None = None,
+) -> Callable[..., RunSummary]:
+    """A function loading objects into the store, recording each finished one in the store's ledger."""
     router, options = Router(settings.routes), settings.parse_options()
+    ledger = ledger_for(store)
+    recorder = Recorder(ledger) if ledger is not None else None
 
-    def load(objects: Iterable[SourceObject]) -> RunSummary:
-        return run(objects, store, router, options, dataset, batch_size=store.batch_size)
+    def load(objects: Iterable[SourceObject], summary: RunSummary | None = None) -> RunSummary:
+        if progress is not None:
+            objects = progress.objects(objects)
+        return run(
+            objects,
+            store,
+            router,
+            options,
+            dataset,
+            batch_size=store.batch_size,
+            summary=summary,
+            committed=recorder,
+            commit_seconds=commit_seconds,
+        )
 
     return load
 
@@ -167,15 +225,31 @@ class _Interrupt:
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     dataset = dataset_arg(args.type)
-    objects = _objects(args.sources, settings, args.endpoint_url)  # every source checked before any is loaded
+    if args.checkpoint_seconds < 0:
+        raise UserError(f"--checkpoint-seconds {args.checkpoint_seconds}: must be 0 or more")
+    selection = _selection(args)
+    objects: Iterable[SourceObject] = _objects(args.sources, settings, args.endpoint_url, selection)
+    summary = RunSummary()
     with _Interrupt() as interrupt:
         store = _open_store_for_writing(settings, not args.no_templates)
         try:
-            summary = _loader(store, settings, dataset)(interrupt.objects(objects))
+            ledger = ledger_for(store)
+            skip = SkipFinished(ledger) if ledger is not None and not args.force else None
+            if skip is not None:
+                objects = skip(objects)
+            total = None
+            if not any(source.startswith("s3://") for source in args.sources):
+                objects = list(objects)  # local files are listed whole anyway: the total (and an ETA) is known
+                total = len(objects)
+            with Progress("load", summary, total) as progress:
+                load = _loader(store, settings, dataset, progress, args.checkpoint_seconds)
+                load(interrupt.objects(objects), summary)
+            summary.objects_skipped = skip.skipped if skip is not None else 0
             store.refresh()
         except KeyboardInterrupt:
             print(
-                "siem: interrupted; what was written so far is kept (a re-run overwrites it, never duplicates)",
+                "siem: interrupted; what was written so far is kept (a re-run skips finished objects and "
+                "overwrites the rest, never duplicates)",
                 file=sys.stderr,
             )
             return 130
@@ -211,22 +285,23 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     store = _open_store_for_writing(settings)
-    load = _loader(store, settings, dataset_arg(args.type))
     total = RunSummary()
     try:
-        while not stopping:
-            stats = drain_once(sqs, queue_url, s3, store, load, wait_seconds=settings.sqs["wait_seconds"])
-            total.add(stats.summary)
-            if stats.messages:
-                logging.getLogger("siem.worker").info(
-                    "messages=%d deleted=%d kept=%d events=%d",
-                    stats.messages,
-                    stats.deleted,
-                    stats.kept,
-                    stats.summary.events,
-                )
-            if args.once:
-                break
+        with Progress("worker", total) as progress:
+            load = _loader(store, settings, dataset_arg(args.type), progress)
+            while not stopping:
+                stats = drain_once(sqs, queue_url, s3, store, load, wait_seconds=settings.sqs["wait_seconds"])
+                total.add(stats.summary)
+                if stats.messages:
+                    logging.getLogger("siem.worker").info(
+                        "messages=%d deleted=%d kept=%d events=%d",
+                        stats.messages,
+                        stats.deleted,
+                        stats.kept,
+                        stats.summary.events,
+                    )
+                if args.once:
+                    break
     except KeyboardInterrupt:
         pass
     finally:
@@ -255,7 +330,10 @@ def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
         names = install_templates(client, settings.opensearch["index_prefix"])
     finally:
         client.close()
-    print("installed: " + ", ".join(names))
+    if args.json:
+        print(orjson.dumps({"installed": names}).decode())
+    else:
+        print("installed: " + ", ".join(names))
     return 0
 
 
@@ -267,6 +345,23 @@ def register(sub: Any) -> None:
     p.add_argument("--endpoint-url", help="S3 endpoint (default: config s3.endpoint_url or AWS_ENDPOINT_URL_S3)")
     p.add_argument("--no-templates", action="store_true", help="do not (re)install index templates first")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.add_argument("--since", help="backfill: objects whose key date (YYYY/MM/DD[/HH] folders) is at or after this")
+    p.add_argument("--until", help="backfill: only objects whose key date is before this (exclusive)")
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help="only paths (relative to the folder or prefix) matching this glob; `*` crosses /; repeatable",
+    )
+    p.add_argument("--exclude", action="append", metavar="GLOB", help="leave out paths matching this glob; repeatable")
+    p.add_argument("--force", action="store_true", help="load objects the ledger has as done and unchanged, too")
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="record finished objects in the ledger at least this often (default 2; 0: after every object)",
+    )
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("worker", help="load objects announced by S3 event notifications on an SQS queue")
@@ -281,8 +376,10 @@ def register(sub: Any) -> None:
     p.add_argument("--type", default="auto", help="log type, or auto (default)")
     p.add_argument("--dead-letter", metavar="FILE", help="write bad records here as NDJSON with reason and position")
     p.add_argument("--list-types", action="store_true", help="list the log types")
+    p.add_argument("--json", action="store_true", help="print the run summary as one JSON line on stderr")
     p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("templates", help="index templates")
     p.add_argument("action", choices=("install",))
+    p.add_argument("--json", action="store_true", help="print the installed template names as JSON")
     p.set_defaults(func=cmd_templates)

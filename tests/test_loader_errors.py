@@ -188,9 +188,9 @@ def test_pivot_and_dead_letters_open_the_store_read_only(embedded: Path, capsys)
         holder.wait()
 
 
-def test_pivot_on_a_store_never_loaded_is_empty_not_created(embedded: Path, capsys) -> None:
-    assert main(["pivot", "--ip", "192.0.2.1"]) == 0
-    assert "0 of 0 events" in capsys.readouterr().err
+def test_pivot_on_a_store_never_loaded_is_an_error_and_not_created(embedded: Path, capsys) -> None:
+    assert main(["pivot", "--ip", "192.0.2.1"]) == 2  # a mistyped SIEM_DATA_DIR, not a silent "0 of 0"
+    assert f"no embedded store in {embedded}" in capsys.readouterr().err
     assert not (embedded / "events.duckdb").exists()
 
 
@@ -214,8 +214,8 @@ def test_ctrl_c_during_load_stops_cleanly_prints_summary_exits_130(
         signal.raise_signal(signal.SIGINT)
         return obj.opener()
 
-    def interrupting(path):  # Ctrl-C arrives while the third file is being read
-        for n, obj in enumerate(real(path)):
+    def interrupting(path, *selection):  # Ctrl-C arrives while the third file is being read
+        for n, obj in enumerate(real(path, *selection)):
             yield dataclasses.replace(obj, opener=lambda o=obj: ctrl_c_then_open(o)) if n == 2 else obj
 
     monkeypatch.setattr(local, "local_objects", interrupting)

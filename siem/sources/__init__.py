@@ -33,6 +33,7 @@ class SourceObject:
     identity: str  # stable across re-loads: the seed of document IDs
     opener: Callable[[], BinaryIO]
     size: int | None = None
+    version: str | None = None  # ETag, or size and mtime of a file: the ledger skips an unchanged object
 
     def open(self) -> BinaryIO:
         """The object's bytes; the first read refuses an empty .gz and binary content (OSError), which the

@@ -6,6 +6,7 @@ the config. Object bodies are streamed, never read whole, so memory is flat in o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -14,6 +15,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from siem.sources import SourceObject
+from siem.sources.selection import Selection, key_date, window
+
+log = logging.getLogger(__name__)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -36,7 +40,7 @@ class ObjectUnavailable(OSError):
     """S3 will not give us the object (gone, forbidden, archived); the message names it."""
 
 
-def s3_object(client: Any, bucket: str, key: str, size: int | None = None) -> SourceObject:
+def s3_object(client: Any, bucket: str, key: str, size: int | None = None, etag: str | None = None) -> SourceObject:
     uri = f"s3://{bucket}/{key}"
 
     def opener() -> BinaryIO:
@@ -48,27 +52,60 @@ def s3_object(client: Any, bucket: str, key: str, size: int | None = None) -> So
                 raise ObjectUnavailable(f"{uri}: {code}: {exc.response['Error'].get('Message', '')}") from None
             raise
 
-    return SourceObject(path=uri, identity=uri, opener=opener, size=size)
+    return SourceObject(path=uri, identity=uri, opener=opener, size=size, version=etag.strip('"') if etag else None)
 
 
-def first_key(uri: str, client: Any) -> str | None:
-    """The first object key under s3://bucket/prefix, or None when the prefix holds no object (a
-    listing error, no credentials or an unreachable endpoint raise botocore's exception)."""
+def s3_objects(uri: str, client: Any, selection: Selection | None = None) -> Iterator[SourceObject]:
+    """Objects under s3://bucket/prefix in key order (AWS layouts sort by date), paged 1,000 at a time.
+
+    With --since/--until the listing walks folders (Delimiter '/') and does not descend into a year,
+    month, day or hour folder outside the range, so a one-day backfill of a bucket holding years lists
+    about one day of keys; a folder wholly inside the range is listed flat."""
     bucket, prefix = parse_s3_uri(uri)
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 100}):
-        for item in page.get("Contents", ()):
-            if not item["Key"].endswith("/"):
-                return str(item["Key"])
-    return None
+    selection = selection or Selection()
+    if selection.dated:
+        yield from _walk(client, bucket, prefix, prefix, selection)
+        return
+    yield from _only_objects(_listed(client, bucket, prefix, prefix, selection, delimiter=False))
 
 
-def s3_objects(uri: str, client: Any) -> Iterator[SourceObject]:
-    """Objects under s3://bucket/prefix in key order (AWS layouts sort by date)."""
-    bucket, prefix = parse_s3_uri(uri)
+def _relative(key: str, base: str) -> str:
+    """The key relative to the prefix the user gave (what --include/--exclude match)."""
+    return key[len(base) :].lstrip("/") or key.rsplit("/", 1)[-1]
+
+
+def _listed(
+    client: Any, bucket: str, prefix: str, base: str, selection: Selection, delimiter: bool
+) -> Iterator[SourceObject | str]:
+    """The selected objects directly under prefix (every one below it when not delimiter); with a
+    delimiter, the sub-folders too, as their prefix strings, after each page's objects."""
     paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+    extra = {"Delimiter": "/"} if delimiter else {}
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **extra):
         for item in page.get("Contents", ()):
-            if item["Key"].endswith("/"):
+            key = item["Key"]
+            if key.endswith("/") or not selection.admits(_relative(key, base), key.rpartition("/")[0]):
                 continue
-            yield s3_object(client, bucket, item["Key"], item.get("Size"))
+            yield s3_object(client, bucket, key, item.get("Size"), item.get("ETag"))
+        for common in page.get("CommonPrefixes", ()):
+            yield common["Prefix"]
+
+
+def _only_objects(found: Iterator[SourceObject | str]) -> Iterator[SourceObject]:
+    """A flat listing's objects (it has no sub-folders; this only narrows the type)."""
+    return (obj for obj in found if isinstance(obj, SourceObject))
+
+
+def _walk(client: Any, bucket: str, prefix: str, base: str, selection: Selection) -> Iterator[SourceObject]:
+    date = key_date(prefix.rpartition("/")[0])
+    span = window(date)
+    if span is not None and (selection.covers(span) or len(date) == 4):
+        yield from _only_objects(_listed(client, bucket, prefix, base, selection, delimiter=False))
+        return  # nothing finer to prune by
+    for found in _listed(client, bucket, prefix, base, selection, delimiter=True):
+        if isinstance(found, SourceObject):
+            yield found
+        elif selection.overlaps(window(key_date(found))):
+            yield from _walk(client, bucket, found, base, selection)
+        else:
+            log.debug("pruned s3://%s/%s: its date is outside --since/--until", bucket, found)
