@@ -38,3 +38,10 @@ MAX_PENDING_LETTERS = 1000
 MAX_PENDING_LETTER_BYTES = 8 << 20
 # A dead letter's reason is cut to this many characters.
 MAX_REASON_CHARS = 4096
+# DuckDB's buffer pool in the embedded store (config embedded.memory_limit); DuckDB's own default is 80%
+# of RAM, kept once touched, so a load's RSS grew with the store. A load peaks near this + ~120 MB (128MB:
+# 241 MB at 300k ALB events); detection raises it (below).
+EMBEDDED_MEMORY_LIMIT = "128MB"
+# A detection cycle on the embedded store (siem detect) works out every field its rules read for every
+# event in its window at once: it raises the cap to this (config embedded.detect_memory_limit).
+DETECT_MEMORY_LIMIT = "1GB"

@@ -2,9 +2,16 @@
 
 It answers the same questions as the OpenSearch store (time range, dataset, IP, user) so an
 analyst with a laptop and an `aws s3 sync` can pivot without a cluster. Batches are staged as
-NDJSON and loaded with DuckDB's JSON reader, which is far faster than row-by-row inserts. Re-loads
-stay idempotent by replacing rows with the same document ID (delete + insert in one transaction,
-about twice as fast as a primary-key ``INSERT OR REPLACE`` when most rows already exist).
+NDJSON and loaded with DuckDB's JSON reader, which is far faster than row-by-row inserts (dead letters
+too: ``executemany`` managed ~100 rows/s). Re-loads stay idempotent by replacing rows with the same
+document ID (delete + insert in one transaction, about twice as fast as a primary-key ``INSERT OR
+REPLACE`` when most rows already exist).
+
+Memory is bounded whatever the input size: DuckDB's buffer pool is capped (``embedded.memory_limit``;
+by default DuckDB takes 80% of RAM and keeps every page it touched, which made a load's RSS grow with
+the store), and batches are small enough that the Python side stays a few tens of MB. Staging files
+live in ``<data_dir>/staging``; a process killed mid-batch leaves one behind, and the next writer
+(which holds DuckDB's exclusive lock, so no other writer can be using it) deletes it on open.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +28,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from siem import limits
 from siem.normalize import utc_now_iso
 from siem.pipeline import DeadLetter, Event
 from siem.sinks import EventQuery
@@ -65,6 +75,10 @@ _COLUMNS = (
     "{id: 'VARCHAR', ts: 'TIMESTAMPTZ', dataset: 'VARCHAR', source_ip: 'VARCHAR', user_name: 'VARCHAR',"
     " related_ip: 'VARCHAR[]', related_user: 'VARCHAR[]', doc: 'JSON', ingested: 'VARCHAR'}"
 )
+_LETTER_COLUMNS = (
+    "{recorded_at: 'TIMESTAMPTZ', path: 'VARCHAR', 'offset': 'BIGINT', stage: 'VARCHAR', reason: 'VARCHAR',"
+    " dataset: 'VARCHAR', event_id: 'VARCHAR', raw: 'VARCHAR', letter_id: 'VARCHAR'}"
+)
 # Databases created before the ``ingested`` column (detection cycles select on it): add and backfill.
 _MIGRATE_INGESTED = """
 ALTER TABLE events ADD COLUMN IF NOT EXISTS ingested TIMESTAMPTZ;
@@ -84,9 +98,9 @@ class StoreInUse(RuntimeError):
     """Another process holds the DuckDB file (DuckDB allows one writer, or several readers)."""
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
     except duckdb.IOException as exc:
         if "lock" not in str(exc).lower():
             raise
@@ -100,22 +114,35 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 class EmbeddedStore:
     name = "embedded"
-    batch_size = 20000  # DuckDB pays per statement, not per row: bigger batches load faster
+    # DuckDB pays per statement, not per row, but 20000 ALB events held as dicts cost ~60 MB more than
+    # 5000 and loaded no faster (bench/load_memory.py).
+    batch_size = 5000
 
-    def __init__(self, data_dir: str | Path, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        read_only: bool = False,
+        memory_limit: str = limits.EMBEDDED_MEMORY_LIMIT,
+        detect_memory_limit: str = limits.DETECT_MEMORY_LIMIT,
+    ) -> None:
         """read_only: for commands that only query (pivot, dead-letters); several can run at once, and a
-        store never loaded reads as empty without being created."""
+        store never loaded reads as empty without being created. memory_limit: DuckDB's buffer pool (a size
+        such as "128MB", validated by the config); a statement needing more spills to disk or fails.
+        detect_memory_limit: the cap a detection engine on this store raises it to."""
         self.data_dir = Path(data_dir)
+        self.detect_memory_limit = detect_memory_limit
         self.path = self.data_dir / "events.duckdb"
+        self.staging_dir = self.data_dir / "staging"
         if read_only and self.path.exists():
-            self.db = _connect(self.path, read_only=True)
+            self.db = _connect(self.path, read_only=True, memory_limit=memory_limit)
             self.db.execute("SET TimeZone = 'UTC'")
             return
         if read_only:
-            self.db = duckdb.connect(":memory:")
+            self.db = duckdb.connect(":memory:", config={"memory_limit": memory_limit})
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.db = _connect(self.path, read_only=False)
+            self.db = _connect(self.path, read_only=False, memory_limit=memory_limit)
+            self._clear_staging()
         self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute(_SCHEMA)
         present = self.db.execute(
@@ -137,34 +164,57 @@ class EmbeddedStore:
         ).fetchone()
         return bool(row and row[0])
 
+    def _clear_staging(self) -> None:
+        """Delete staging files a killed writer left behind. Only called with DuckDB's write lock held:
+        no other writer of this store exists, so every file here belongs to a dead process. Versions before
+        the staging directory staged as ``tmp*.ndjson`` in the data directory itself."""
+        leftovers = [*self.data_dir.glob("tmp*.ndjson")]
+        if self.staging_dir.is_dir():
+            leftovers += self.staging_dir.glob("*.ndjson")
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+
+    @contextmanager
+    def _staged(self, rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+        """The rows as an NDJSON file for DuckDB's reader, deleted once the statement that reads it is done."""
+        self.staging_dir.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", dir=self.staging_dir, delete=False) as staging:
+            for row in rows:
+                staging.write(orjson.dumps(row))
+                staging.write(b"\n")
+        try:
+            yield staging.name
+        finally:
+            Path(staging.name).unlink(missing_ok=True)
+
     def write(self, events: list[Event]) -> list[DeadLetter]:
         if not events:
             return []
-        with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", dir=self.data_dir, delete=False) as staging:
-            for e in events:
-                doc = e.doc
-                staging.write(
-                    orjson.dumps(
-                        {
-                            "id": e.id,
-                            "ts": doc.get("@timestamp"),
-                            "dataset": e.dataset,
-                            "source_ip": (doc.get("source") or {}).get("ip"),
-                            "user_name": (doc.get("user") or {}).get("name"),
-                            "related_ip": (doc.get("related") or {}).get("ip"),
-                            "related_user": (doc.get("related") or {}).get("user"),
-                            "doc": doc,
-                            "ingested": (doc.get("event") or {}).get("ingested"),
-                        }
-                    )
-                )
-                staging.write(b"\n")
+        rows = (
+            {
+                "id": e.id,
+                "ts": e.doc.get("@timestamp"),
+                "dataset": e.dataset,
+                "source_ip": (e.doc.get("source") or {}).get("ip"),
+                "user_name": (e.doc.get("user") or {}).get("name"),
+                "related_ip": (e.doc.get("related") or {}).get("ip"),
+                "related_user": (e.doc.get("related") or {}).get("user"),
+                "doc": e.doc,
+                "ingested": (e.doc.get("event") or {}).get("ingested"),
+            }
+            for e in events
+        )
+        with self._staged(rows) as staging:
+            self._load_staged(staging)
+        return []
+
+    def _load_staged(self, staging: str) -> None:
         try:
             self.db.execute("BEGIN")
             self.db.execute(
                 "CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM "
                 f"read_json(?, format='newline_delimited', columns={_COLUMNS})",
-                [staging.name],
+                [staging],
             )
             self.db.execute("DELETE FROM events WHERE id IN (SELECT id FROM staged)")
             # an unparsable event.ingested is no ingested time (the event is still stored)
@@ -172,22 +222,39 @@ class EmbeddedStore:
                 "INSERT INTO events BY NAME"
                 " SELECT * REPLACE (TRY_CAST(ingested AS TIMESTAMPTZ) AS ingested) FROM staged"
             )
+            self.db.execute("DROP TABLE staged")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        finally:
-            Path(staging.name).unlink(missing_ok=True)
-        return []
 
     def write_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """All letters in one statement from a staging file. Letters with the same identity (the same bad
+        record reported twice) are one row: DuckDB refuses to replace a row twice in one statement."""
         if not letters:
             return
         now = utc_now_iso()
-        self.db.executemany(
-            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(now, d.path, d.offset, d.stage, d.reason, d.dataset, d.id, d.raw, letter_id(d)) for d in letters],
+        unique = {letter_id(d): d for d in letters}
+        rows = (
+            {
+                "recorded_at": now,
+                "path": d.path,
+                "offset": d.offset,
+                "stage": d.stage,
+                "reason": d.reason,
+                "dataset": d.dataset,
+                "event_id": d.id,
+                "raw": d.raw,
+                "letter_id": key,
+            }
+            for key, d in unique.items()
         )
+        with self._staged(rows) as staging:
+            self.db.execute(
+                "INSERT OR REPLACE INTO dead_letters SELECT * FROM "
+                f"read_json(?, format='newline_delimited', columns={_LETTER_COLUMNS})",
+                [staging],
+            )
 
     @staticmethod
     def _where(query: EventQuery) -> tuple[str, list[Any]]:
