@@ -350,7 +350,7 @@ def test_user_values_are_bound_parameters_never_sql_text(tmp_path: Path) -> None
     r = rule(ir.And((S("event.action", evil), ir.Regex("event.action", evil.replace("(", "\\(").replace(")", "\\)")))))
     sql, params = both.duck.sql(r, Scope())
     assert "DROP" not in sql and "event.action" not in sql and "action" not in sql
-    assert evil.lower() in params.values()
+    assert any(isinstance(v, str) and evil.lower() in v for v in params.values())  # bound, not spliced
     assert both.ids(r) == ["evil"]
     assert both.store.count(EventQuery()) == 2  # the table is still there
     with pytest.raises(ValueError, match="field path"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from siem.detect import ir
 from siem.detect.rules import Rule
 from siem.detect.windows import Window
 
@@ -62,3 +63,25 @@ def micros(iso: str) -> int:
     """Epoch microseconds of an ISO 8601 instant (the unit window arithmetic uses)."""
     dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     return int(dt.timestamp()) * 1_000_000 + dt.microsecond
+
+
+DATASET = "event.dataset"
+
+
+def datasets(node: ir.Node) -> frozenset[str] | None:
+    """Lower-cased ``event.dataset`` values one of which every event matching ``node`` must have, or
+    None when the condition does not pin it down: a literal Str leaf on ``event.dataset``, an And with
+    such a conjunct, an Or whose every branch has one. (The events table's ``dataset`` column holds
+    the document's ``event.dataset``: the pipeline takes the one from the other.)"""
+    if isinstance(node, ir.Str):
+        literal = node.literal
+        return frozenset({literal.lower()}) if node.field == DATASET and literal is not None else None
+    if isinstance(node, ir.And):
+        found = [d for d in (datasets(a) for a in node.args) if d is not None]
+        return min(found, key=len) if found else None
+    if isinstance(node, ir.Or):
+        parts = [datasets(a) for a in node.args]
+        if not parts or any(d is None for d in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+    return None

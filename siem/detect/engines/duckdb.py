@@ -11,9 +11,9 @@ is flattened, JSON null and ``{}`` are no value):
 * a non-null leaf means the path went through objects only: its values are the leaf itself, or the
   elements of a flat leaf array;
 * a null leaf with no array on any prefix (``json_type(doc, [prefixes])``) means no value;
-* anything else (an array at an inner step, arrays nested in arrays) is rare and goes to the exact
-  path: ``json_tree`` over the subtree of the first key, keeping the nodes whose ``fullkey`` is the
-  field path with any number of ``[n]`` after each step (a bound regular expression).
+* anything else (an array at an inner step, arrays nested in arrays) goes to the exact path: one
+  ``json_tree`` of the row, each field keeping the nodes whose ``fullkey`` is its path with any number
+  of ``[n]`` after each step (a bound regular expression).
 
 Each field becomes a list of ``{y: json type, s: text form}``; a leaf is "some element satisfies",
 so missing fields are empty lists and ``NOT`` over them is true, as in the reference.
@@ -59,6 +59,8 @@ class DuckDBEngine:
     def __init__(self, store: EmbeddedStore) -> None:
         self.store = store
         self.db = store.db
+        # a cycle holds every field its rules read for every event of its window: more than a load needs
+        self.db.execute("SET memory_limit = $limit", {"limit": store.detect_memory_limit})
         self._rendered: dict[str, str] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -80,8 +82,8 @@ class DuckDBEngine:
 
     def _fullkey_regex(self, keys: list[str]) -> str:
         index = r"(\[[0-9]+\])*"
-        out = re.escape(_json_path(keys[:1])) + index
-        for key in keys[1:]:
+        out = re.escape("$")
+        for key in keys:
             out += re.escape(self._render(key)) + index
         return out
 
@@ -124,41 +126,41 @@ class DuckDBEngine:
         for i, path in enumerate(paths):
             keys = _steps(path)
             leaf = f"x[{i + 1}]"
-            if keys[-1] == ir.DESCENDANTS:  # every scalar below the root: json_tree on the rows that have it
+            if keys[-1] == ir.DESCENDANTS:  # every scalar below the root: the exact walk on the rows that have it
                 keys = keys[:-1]
                 below = bind(self._fullkey_regex(keys) + r"([.\[].*)?")
                 quick.append(f"CASE WHEN {leaf} IS NULL THEN {self._missing(keys, leaf, bind)} END")
-                slow_cols.append(
-                    f"coalesce(q{i}, (SELECT list(t.value) FROM json_tree(e.doc, {bind(_json_path(keys[:1]))}) t"
-                    f" WHERE t.type NOT IN ('ARRAY', 'OBJECT') AND regexp_full_match(t.fullkey, {below})),"
-                    f" []::JSON[]) AS f{i}"
+                slow_cols.append(f"list(value) FILTER (WHERE scalar AND regexp_full_match(fullkey, {below})) AS s{i}")
+            else:
+                flat = (
+                    f"CASE WHEN NOT starts_with({leaf}::VARCHAR, '[') THEN [{leaf}]"
+                    f" WHEN len(list_filter(json_extract({leaf}, '$[*]'), lambda e: starts_with(e::VARCHAR, '['))) = 0"
+                    f" THEN json_extract({leaf}, '$[*]') END"
                 )
-                typed.append(_TYPED.format(f=f"f{i}") + f" AS v{i}")
-                continue
-            flat = (
-                f"CASE WHEN NOT starts_with({leaf}::VARCHAR, '[') THEN [{leaf}]"
-                f" WHEN len(list_filter(json_extract({leaf}, '$[*]'), lambda e: starts_with(e::VARCHAR, '['))) = 0"
-                f" THEN json_extract({leaf}, '$[*]') END"
-            )
-            quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {self._missing(keys, leaf, bind)} END")
-            exact = (
-                f"(SELECT list(t.value) FROM json_tree(e.doc, {bind(_json_path(keys[:1]))}) t"
-                f" WHERE t.type <> 'ARRAY' AND regexp_full_match(t.fullkey, {bind(self._fullkey_regex(keys))}))"
-            )
-            slow_cols.append(f"coalesce(q{i}, {exact}, []::JSON[]) AS f{i}")
+                quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {self._missing(keys, leaf, bind)} END")
+                exact = bind(self._fullkey_regex(keys))
+                slow_cols.append(f"list(value) FILTER (WHERE regexp_full_match(fullkey, {exact})) AS s{i}")
             typed.append(_TYPED.format(f=f"f{i}") + f" AS v{i}")
         for i, guard in (guards or {}).items():
             quick[i] = f"CASE WHEN {dataset_filter(guard, bind)} THEN {quick[i]} ELSE []::JSON[] END"
         quick = [f"{q} AS q{i}" for i, q in enumerate(quick)]
         needs_exact = " OR ".join(f"q{i} IS NULL" for i in range(len(paths)))
         fast_cols = ", ".join(f"q{i} AS f{i}" for i in range(len(paths)))
+        exact_cols = ", ".join(f"coalesce(q{i}, s{i}, []::JSON[]) AS f{i}" for i in range(len(paths)))
+        # The exact walk: one json_tree per row that needs it, every field's nodes picked from it by
+        # its fullkey pattern (one lateral join, not a correlated subquery per field: DuckDB plans
+        # those one by one, which cost seconds per statement with a hundred fields).
         return (
             f"pre AS MATERIALIZED (SELECT id, ts, dataset, {', '.join(quick)}, {needs_exact} AS exact FROM"
             f" (SELECT id, ts, dataset, doc, json_extract(doc, {leaf_paths}) AS x FROM events{where})),\n"
+            "tree AS (SELECT pre.id, t.fullkey, t.value, t.type NOT IN ('ARRAY', 'OBJECT') AS scalar"
+            " FROM pre JOIN events e USING (id), json_tree(e.doc) t WHERE pre.exact AND t.type <> 'ARRAY'),\n"
+            f"slow AS (SELECT id, {', '.join(slow_cols)} FROM tree GROUP BY id),\n"
             f"raw AS (SELECT id, ts, dataset, {fast_cols} FROM pre WHERE NOT exact\n"
-            f"  UNION ALL SELECT id, pre.ts, pre.dataset, {', '.join(slow_cols)}"
-            " FROM pre JOIN events e USING (id) WHERE exact),\n"
-            f"vals AS (SELECT id, ts, dataset, {', '.join(typed)} FROM raw)"
+            f"  UNION ALL SELECT id, pre.ts, pre.dataset, {exact_cols}"
+            " FROM pre LEFT JOIN slow USING (id) WHERE exact),\n"
+            f"typed AS (SELECT id, ts, dataset, {', '.join(typed)} FROM raw),\n"
+            f"vals AS (SELECT *{''.join(', ' + c for c in comp.joined_columns())} FROM typed)"
         )
 
     # -- the Engine protocol ----------------------------------------------------------------------
@@ -190,12 +192,20 @@ class DuckDBEngine:
             cursor.close()
 
     def select_many(self, rules: list[Rule], scope: Scope) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """``select`` for many single-event rules in one scan: rule id → (id, document) in (@timestamp,
-        id) order. One shared set of field columns; rule k's condition is the boolean column ``r{k}``
-        (evaluated only on rows of its datasets), the rows are those where any is true."""
+        """``select`` for many single-event rules: rule id → (id, document) in (@timestamp, id) order.
+        One scan per set of datasets the rules pin down (CloudTrail rules together, auditd rules
+        together...): a shared set of field columns, rule k's condition the boolean column ``r{k}``
+        (evaluated only on rows of its datasets), the rows those where any is true. One statement for
+        every rule costs more: DuckDB's planning grows faster than the statement."""
         out: dict[str, list[tuple[str, dict[str, Any]]]] = {rule.id: [] for rule in rules}
-        if not rules:
-            return out
+        by_datasets: dict[frozenset[str] | None, list[Rule]] = {}
+        for rule in rules:  # one statement per dataset set: each works out only the fields its rows need
+            by_datasets.setdefault(datasets(rule.condition), []).append(rule)
+        for group in by_datasets.values():
+            self._select_group(group, scope, out)
+        return out
+
+    def _select_group(self, rules: list[Rule], scope: Scope, out: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
         sql, params, comp = self._select_many(rules, scope)
         cursor = self._cursor(comp)
         try:
@@ -209,7 +219,6 @@ class DuckDBEngine:
                             found.append((doc_id, parsed))
         finally:
             cursor.close()
-        return out
 
     def _select_many(self, rules: list[Rule], scope: Scope) -> tuple[str, dict[str, Any], _Compiler]:
         bind = _Params()
@@ -264,7 +273,9 @@ class DuckDBEngine:
         hits = [f"({comp.cond(r.condition)}) AS h{j}" for j, r in enumerate(corr.rules)]
         groups = [f"list_sort(list_distinct({comp.texts(name)})) AS g{k}" for k, name in enumerate(corr.group_by)]
         value = f"list_sort(list_distinct({comp.texts(corr.value_field)}))" if corr.value_field else "[]::VARCHAR[]"
-        ctes = self._values(comp, bind, scope)
+        names = [datasets(r.condition) for r in corr.rules]
+        pinned = None if any(n is None for n in names) else frozenset().union(*names)  # type: ignore[arg-type]
+        ctes = self._values(comp, bind, scope, pinned)
         hs = [f"h{j}" for j in range(len(corr.rules))]
         unnests = "".join(f", unnest(g{k}) AS u{k}(k{k})" for k in range(len(corr.group_by)))
         grp = "[" + ", ".join(f"k{k}" for k in range(len(corr.group_by))) + "]::VARCHAR[]"

@@ -15,8 +15,18 @@ from typing import Any
 from opensearchpy.exceptions import TransportError
 
 from siem.detect import ir
-from siem.detect.engines import Scope, micros
-from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, Types, all_of, exists, live_types, none_of
+from siem.detect.engines import Scope, datasets, micros
+from siem.detect.engines.opensearch_batch import batches, select_batch, too_many_clauses
+from siem.detect.engines.opensearch_dsl import (
+    MATCH_ALL,
+    MATCH_NONE,
+    Compiler,
+    Types,
+    all_of,
+    exists,
+    live_types,
+    none_of,
+)
 from siem.detect.evaluate import matches
 from siem.detect.fieldtypes import field_type
 from siem.detect.rules import Rule
@@ -44,6 +54,23 @@ def scope_query(scope: Scope) -> dict[str, Any]:
                 {"range": {name: {"gte": _floor_ms(bounds[0]), "lt": _ceil_ms(bounds[1]), "format": "epoch_millis"}}}
             )
     return all_of(out)
+
+
+def index_filter(pattern: str, node: ir.Node) -> dict[str, Any]:
+    """A filter on ``_index`` keeping the indices of the datasets ``node`` pins down (events live in
+    ``<prefix>-events-<family>-<period>``, see ``siem.sinks.index_layout``). ``_index`` is constant per
+    index, so the node rewrites the rule to nothing on every other index before building its term
+    automata: a CloudTrail rule costs nothing on the VPC flow indices."""
+    from siem.sinks.index_layout import family_of
+
+    names = datasets(node)
+    if names is None:
+        return MATCH_ALL
+    stem = pattern.removesuffix("*")
+    clauses = [{"wildcard": {"_index": {"value": f"{stem}{family}-*"}}} for family in sorted(map(family_of, names))]
+    if not clauses:
+        return MATCH_NONE
+    return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
 def ts_micros(doc: dict[str, Any]) -> int:
@@ -197,21 +224,49 @@ class OpenSearchEngine:
         dsl, exact = compiler.compile(rule.condition)
         if dsl == MATCH_NONE:
             return
-        for hit in self.stream(all_of([scope_query(scope), dsl]), True, scope.timestamp is not None):
+        query = all_of([scope_query(scope), index_filter(self.pattern, rule.condition), dsl])
+        for hit in self.stream(query, True, scope.timestamp is not None):
             doc = hit["_source"]
             if scope.holds(doc) and (exact or matches(rule.condition, doc)):
                 yield hit["_id"], doc
 
     def select_many(self, rules: list[Rule], scope: Scope) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """``select`` for many single-event rules: one ``_msearch`` round trip per page for all of them,
-        under one point in time. Returns rule id → (id, document) in (@timestamp, id) order."""
+        """``select`` for many single-event rules: rule id → (id, document) in (@timestamp, id) order.
+        The rules go in as few queries as the clause limit allows, each rule a named clause
+        (``opensearch_batch``); a batch the node refuses is answered by ``_select_msearch``."""
         out: dict[str, list[tuple[str, dict[str, Any]]]] = {rule.id: [] for rule in rules}
         fields = set().union(*(ir.fields_of(r.condition) for r in rules)) if rules else set()
         compiler = Compiler(live_types(self.client, self.pattern, fields))
+        scoped = scope_query(scope)
+        compiled = []
+        for rule in rules:
+            dsl, exact = compiler.compile(rule.condition)
+            compiled.append((rule, all_of([index_filter(self.pattern, rule.condition), dsl]), exact))
+        pending = batches(compiled)
+        while pending:
+            batch = pending.pop()
+            found: dict[str, list[tuple[str, dict[str, Any]]]] = {rule.id: [] for rule, _, _ in batch}
+            try:
+                select_batch(self.stream, batch, scope, scoped, found)
+            except TransportError as exc:
+                if too_many_clauses(exc) and len(batch) > 1:  # the leaf count was an estimate: halve
+                    pending += [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+                    continue
+                found = self._select_msearch([rule for rule, _, _ in batch], scope, compiler)
+            out.update(found)
+        return out
+
+    def _select_msearch(
+        self, rules: list[Rule], scope: Scope, compiler: Compiler
+    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """One ``_msearch`` round trip per page for all the rules, each its own search, under one point
+        in time; a rule whose regexp the node refuses is retried without regexps."""
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {rule.id: [] for rule in rules}
         live: list[tuple[Rule, bool, Cursor]] = []
         scoped = scope_query(scope)
         for rule in rules:
             dsl, exact = compiler.compile(rule.condition)
+            dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
             if dsl != MATCH_NONE:
                 live.append((rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, scope.timestamp is not None)))
         pit = self._pit() if live else None
@@ -227,6 +282,7 @@ class OpenSearchEngine:
                     if "error" in response:
                         if not out[rule.id] and cursor.fresh and refused_regexp(response["error"]):
                             dsl, exact = Compiler(compiler.types, regexp=False).compile(rule.condition)
+                            dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
                             live[n] = (rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, cursor.timed))
                             continue
                         raise RuntimeError(f"rule {rule.id}: {response['error']}")
