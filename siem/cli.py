@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from siem.cli_load import register as register_load
     from siem.cli_pivot import register as register_pivot
+    from siem.dashboards.cli import register as register_dashboards
     from siem.detect.cli_detect import register as register_detect
     from siem.detect.cli_rules import register as register_rules
     from siem.posture.cli import register as register_posture
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_rules(sub)
     register_detect(sub)
     register_posture(sub)
+    register_dashboards(sub)
     return parser
 
 
@@ -64,6 +66,7 @@ def _main(args: argparse.Namespace) -> int:
         print("siem: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        import duckdb
         from botocore.exceptions import BotoCoreError, ClientError
 
         from siem.sinks.embedded import StoreInUse
@@ -71,6 +74,15 @@ def _main(args: argparse.Namespace) -> int:
 
         if isinstance(exc, StoreInUse):
             print(f"siem: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, duckdb.OutOfMemoryException):  # a query or load over the embedded store's cap
+            key = "detect_memory_limit" if args.command == "detect" else "memory_limit"
+            limit = settings.embedded[key] if settings else "?"
+            print(
+                f"siem: the embedded store needs more than embedded.{key} ({limit}): raise it, e.g."
+                f" SIEM_EMBEDDED_{key.upper()}=2GB ({_one_line(str(exc))})",
+                file=sys.stderr,
+            )
             return 2
         if isinstance(exc, BotoCoreError | ClientError):
             service = "S3" if args.command in ("load", "parse") else "AWS"

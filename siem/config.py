@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from siem import limits
 from siem.formats.base import ParseOptions
 from siem.formats.routing import Route, compile_routes
 
@@ -37,8 +39,15 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "bulk_batch": (int, 2000),
         "max_retries": (int, 5),
         "timeout": (int, 60),
+        "index_period": (str, "year"),  # year | month: the period of every family's indices (index_layout.py)
+        "monthly_families": (list, []),  # families that get monthly indices whatever index_period says
     },
     "s3": {"endpoint_url": (str, None)},
+    "embedded": {
+        "memory_limit": (str, limits.EMBEDDED_MEMORY_LIMIT),
+        "detect_memory_limit": (str, limits.DETECT_MEMORY_LIMIT),
+    },  # DuckDB buffer pool (sinks/embedded.py)
+    "dashboards": {"url": (str, None), "username": (str, None)},  # siem dashboards install|export
     "sqs": {"queue_url": (str, None), "wait_seconds": (int, 20), "endpoint_url": (str, None)},
     "parse": {
         "syslog_year": (int, None),
@@ -51,6 +60,11 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "settle_seconds": (int, 30),  # and ends this long before now (events still being indexed)
         "lookback_seconds": (int, 86400),  # first run of a rule (no checkpoint): how far back it looks
         "max_event_ids": (int, 100),  # covered document ids kept on an alert
+    },
+    "enrich": {  # siem/enrich/geoip.py: MaxMind-format databases (none bundled: licence)
+        "geoip_city": (str, None),  # GeoIP2/GeoLite2 City or Country .mmdb -> source/destination.geo.*
+        "geoip_asn": (str, None),  # GeoLite2 ASN .mmdb -> source/destination.as.*
+        "geoip_cache": (int, 65536),  # IPs whose lookup is kept (LRU)
     },
 }
 TOP_LEVEL: dict[str, tuple[type, Any]] = {"data_dir": (str, "./siem-data")}
@@ -66,8 +80,12 @@ RANGES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("detect", "settle_seconds"): (0, None),
     ("detect", "lookback_seconds"): (1, None),
     ("detect", "max_event_ids"): (0, None),
+    ("enrich", "geoip_cache"): (1, None),
 }
-SECRETS = {("opensearch", "password"): "SIEM_OPENSEARCH_PASSWORD"}
+SECRETS = {
+    ("opensearch", "password"): "SIEM_OPENSEARCH_PASSWORD",
+    ("dashboards", "password"): "SIEM_DASHBOARDS_PASSWORD",
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,17 @@ class Settings:
     routes: list[Route] = field(default_factory=list)
     notifications: list[Any] = field(default_factory=list)  # siem.detect.notify.routes.NotifyRoute
     detect: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["detect"].items()})
+    dashboards: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["dashboards"].items()})
+    apps: tuple[Any, ...] = ()  # siem.formats._app_mapping.AppRoute: app field mappings (`apps:`)
+    enrich: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["enrich"].items()})
+    embedded: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["embedded"].items()})
+
+    @cached_property
+    def enricher(self) -> Any:
+        """The load-time enricher (siem.enrich.geoip), opened once; None when none is configured or usable."""
+        from siem.enrich.geoip import from_settings
+
+        return from_settings(self.enrich)
 
     @property
     def opensearch_password(self) -> str | None:
@@ -90,6 +119,8 @@ class Settings:
             syslog_year=self.parse["syslog_year"],
             syslog_timezone=self.parse["timezone"],
             trusted_proxies=tuple(self.parse["trusted_proxies"]),
+            extra={"apps": self.apps},
+            enrich=self.enricher,
         )
 
 
@@ -137,7 +168,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
             raise ConfigError(f"config file {path}: the top level must be a mapping")
         raw = loaded or {}
 
-    allowed = set(SCHEMA) | set(TOP_LEVEL) | {"routes", "notifications"}
+    allowed = set(SCHEMA) | set(TOP_LEVEL) | {"routes", "notifications", "apps"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}; allowed top-level keys: {sorted(allowed)}")
@@ -178,6 +209,9 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
             sections[service]["endpoint_url"] = specific or env.get("AWS_ENDPOINT_URL") or None
 
     _check_timezone(sections["parse"]["timezone"])
+    _check_index_layout(sections["opensearch"])
+    for key in ("memory_limit", "detect_memory_limit"):
+        _check_memory_limit(f"embedded.{key}", sections["embedded"][key])
     _check_proxies(sections["parse"]["trusted_proxies"])
     url = sections["opensearch"]["url"]
     if url and not url.startswith(("http://", "https://")):
@@ -189,6 +223,13 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     try:
         routes = compile_routes(routes_raw)
     except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    from siem.formats._app_builtin import builtins
+    from siem.formats._app_mapping import MappingError, compile_apps
+
+    try:
+        apps = compile_apps(raw.get("apps"), builtins())
+    except MappingError as exc:
         raise ConfigError(str(exc)) from None
     from siem.detect.notify.routes import compile_notifications
 
@@ -205,6 +246,10 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         routes,
         notifications=notifications,
         detect=sections["detect"],
+        dashboards=sections["dashboards"],
+        apps=apps,
+        enrich=sections["enrich"],
+        embedded=sections["embedded"],
     )
 
 
@@ -217,6 +262,27 @@ def _check_range(section: str, key: str, value: Any, env_name: str | None) -> No
         allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
         where = env_name or f"{section}.{key}"
         raise ConfigError(f"{where}: must be {allowed}, got {value}")
+
+
+def _check_memory_limit(key: str, value: str) -> None:
+    """A memory limit is handed to DuckDB as a size: refuse what DuckDB would misread or cannot work in."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(i?)b\s*", value, re.IGNORECASE)
+    if not match:
+        raise ConfigError(f"{key}: expected a size such as 128MB or 1GiB, got {value!r}")
+    number, unit, binary = match.groups()
+    if float(number) * (1024 if binary else 1000) ** ("kmgt".index(unit.lower()) + 1) < 64 << 20:
+        raise ConfigError(f"{key}: must be at least 64MiB (loads need 32MiB at once), got {value!r}")
+
+
+def _check_index_layout(opensearch: dict[str, Any]) -> None:
+    from siem.sinks.index_layout import IndexLayout
+
+    try:
+        IndexLayout(opensearch["index_prefix"], opensearch["index_period"], opensearch["monthly_families"])
+    except ValueError as exc:
+        raise ConfigError(f"opensearch.index_period / monthly_families: {exc}") from None
 
 
 def _check_timezone(name: str) -> None:

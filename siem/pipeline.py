@@ -6,10 +6,11 @@ become a DeadLetter with its position and reason, and the RunSummary counts them
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from siem import formats, limits
@@ -53,21 +54,35 @@ class Sink(Protocol):
     def write_dead_letters(self, letters: list[DeadLetter]) -> None: ...
 
 
+@dataclass(slots=True)
+class ObjectOutcome:
+    """What one object gave; handed to the ledger once its events and dead letters are in the store."""
+
+    obj: SourceObject
+    events: int = 0
+    dead_letters: int = 0
+    failed: bool = False
+
+
 @dataclass
 class RunSummary:
     objects: int = 0
     objects_failed: int = 0
+    objects_skipped: int = 0  # unchanged since the ledger recorded them done: not read again
     records: int = 0
     events: int = 0
     written: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+    # events indexed with an app-mapped field absent or malformed (listed in the event's siem.unmapped)
+    fields_unmapped: int = 0
     by_dataset: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: RunSummary) -> None:
         """Fold another run's counts into this one (a worker's total over many batches)."""
-        for name in ("objects", "objects_failed", "records", "events", "written", "skipped", "dead_lettered"):
+        counters = ("objects", "objects_failed", "objects_skipped", "records", "events", "written", "skipped")
+        for name in (*counters, "dead_lettered", "fields_unmapped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_dataset.update(other.by_dataset)
         self.errors.extend(other.errors)
@@ -84,10 +99,12 @@ class RunSummary:
 
     def render(self) -> str:
         datasets = ", ".join(f"{k}={v}" for k, v in sorted(self.by_dataset.items())) or "none"
+        skipped = f"; {self.objects_skipped} skipped (already loaded, unchanged)" if self.objects_skipped else ""
         lines = [
-            f"objects: {self.objects} ({self.objects_failed} failed)",
+            f"objects: {self.objects} ({self.objects_failed} failed){skipped}",
             f"records: {self.records}  events: {self.events}  written: {self.written}  "
-            f"skipped: {self.skipped}  dead-lettered: {self.dead_lettered}",
+            f"skipped: {self.skipped}  dead-lettered: {self.dead_lettered}"
+            + (f"  fields unmapped: {self.fields_unmapped}" if self.fields_unmapped else ""),
             f"by dataset: {datasets}",
         ]
         lines += [f"error: {e}" for e in self.errors[:20]]
@@ -114,6 +131,7 @@ def parse_object(
     """Every event of one object; failures become DeadLetters and iteration carries on."""
     account, region = aws_key_context(obj.path)
     ctx = ObjectContext(obj.path, obj.identity, account, region, ingested or utc_now_iso())
+    options = replace(options, extra={**options.extra, "object_path": obj.path})  # app routes match on the key
     position = -1
     log_type: LogType | None = forced
     stream: Any = None
@@ -131,6 +149,7 @@ def parse_object(
                 log_type = router.choose(obj.path, head)
             dataset = log_type.dataset
             to_ecs = log_type.to_ecs
+            enrich = options.enrich
             for item in log_type.records(stream, options):
                 while oversized:  # records framing skipped for their length (iter_lines)
                     bad = oversized.pop(0)
@@ -154,6 +173,8 @@ def parse_object(
                     yield Skipped(position, "record carries no event")
                     continue
                 doc_id, doc = finalize(doc, dataset, ctx, position)
+                if enrich is not None:
+                    enrich(doc)
                 yield Event(doc_id, doc["event"]["dataset"], doc)
             while oversized:
                 bad = oversized.pop(0)
@@ -182,18 +203,28 @@ def run(
     options: ParseOptions | None = None,
     dataset: str | None = None,
     batch_size: int = 2000,
+    summary: RunSummary | None = None,
+    committed: Callable[[list[ObjectOutcome]], None] | None = None,
+    commit_seconds: float | None = None,
 ) -> RunSummary:
-    """Load objects into a sink; the summary says what happened to every record."""
+    """Load objects into a sink; the summary says what happened to every record.
+
+    summary: filled as the run goes (a progress display reads it). committed: called with the objects
+    finished so far each time everything they gave is in the sink (the ledger); commit_seconds: at an
+    object's end, write what is pending when the last write is at least this old, so a long run of
+    small objects records them as it goes, not only when a batch fills."""
     router = router or Router()
     options = options or ParseOptions()
     forced = formats.get(dataset) if dataset else None
-    summary = RunSummary()
+    summary = summary if summary is not None else RunSummary()
+    finished: list[ObjectOutcome] = []
+    last_commit = time.monotonic()
     batch: list[Event] = []
     letters: list[DeadLetter] = []
     letter_bytes = 0
 
     def flush() -> None:
-        nonlocal letter_bytes
+        nonlocal letter_bytes, last_commit
         if batch:
             rejected = sink.write(batch)
             summary.written += len(batch) - len(rejected)
@@ -204,15 +235,22 @@ def run(
             sink.write_dead_letters(letters)
             letters.clear()
             letter_bytes = 0
+        last_commit = time.monotonic()
+        if committed is not None and finished:
+            committed(list(finished))
+            finished.clear()
 
     for obj in objects:
         summary.objects += 1
-        failed = False
+        outcome = ObjectOutcome(obj)
         for item in parse_object(obj, router, options, forced):
             if isinstance(item, Event):
+                outcome.events += 1
                 summary.records += 1
                 summary.events += 1
                 summary.by_dataset[item.dataset] += 1
+                if item.doc.get("siem", {}).get("unmapped"):
+                    summary.fields_unmapped += 1
                 batch.append(item)
                 if len(batch) >= batch_size:
                     flush()
@@ -225,12 +263,17 @@ def run(
                 if len(letters) >= limits.MAX_PENDING_LETTERS or letter_bytes >= limits.MAX_PENDING_LETTER_BYTES:
                     flush()  # dead letters are written as they come, not held for the whole run
                 summary.dead_lettered += 1
+                outcome.dead_letters += 1
                 if item.stage == "object":
-                    failed = True
+                    outcome.failed = True
                     summary.errors.append(item.reason)
                 else:
                     summary.records += 1
-        if failed:
+        if outcome.failed:
             summary.objects_failed += 1
+        if committed is not None:
+            finished.append(outcome)
+            if commit_seconds is not None and time.monotonic() - last_commit >= commit_seconds:
+                flush()
     flush()
     return summary

@@ -56,7 +56,13 @@ def open_store(settings: Any) -> Store:
             prefix=settings.opensearch["index_prefix"],
             max_retries=settings.opensearch["max_retries"],
             batch_size=settings.opensearch["bulk_batch"],
+            index_period=settings.opensearch["index_period"],
+            monthly_families=settings.opensearch["monthly_families"],
         )
     from siem.sinks.embedded import EmbeddedStore
 
-    return EmbeddedStore(settings.data_dir)
+    return EmbeddedStore(
+        settings.data_dir,
+        memory_limit=settings.embedded["memory_limit"],
+        detect_memory_limit=settings.embedded["detect_memory_limit"],
+    )

@@ -1,7 +1,8 @@
 """OpenSearch store: bulk indexing with backoff on 429, rejects dead-lettered, never dropped.
 
-Indices are ``<prefix>-events-<dataset>-<yyyy.mm>`` (by @timestamp): with deterministic document
-IDs a re-load lands on the same index and overwrites, and retention is deleting old months. Bulk
+Indices are ``<prefix>-events-<family>-<yyyy>`` (or ``<yyyy.mm>``, or ``-outliers``; see
+index_layout.py): with deterministic document IDs a re-load lands on the same index and overwrites,
+and retention is deleting old periods. A node at its shard limit stops the run with one line. Bulk
 bodies are serialised with orjson and sent as bytes; the per-item retry loop is ours so that a 429
 on some items retries only those items, and a mapping rejection becomes a dead letter with its
 reason instead of an exception that loses the batch. Requests are sized by bytes
@@ -26,6 +27,7 @@ from siem import limits
 from siem.normalize import utc_now_iso
 from siem.pipeline import RAW_LIMIT, DeadLetter, Event
 from siem.sinks import EventQuery
+from siem.sinks.index_layout import IndexLayout, shard_limit_message
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ class _TooLarge(Exception):
 
 class StoreUnavailable(RuntimeError):
     """OpenSearch could not take the writes even after retries; nothing was dropped silently."""
+
+
+class ShardLimitReached(StoreUnavailable):
+    """The node refused to create an index: the cluster is at cluster.max_shards_per_node. Every later
+    event for a new index would fail the same way, so the run stops with one line saying what to do."""
 
 
 def redact_url(url: str) -> str:
@@ -109,6 +116,8 @@ class OpenSearchStore:
         refresh: bool = False,
         batch_size: int = 2000,
         max_bulk_bytes: int = limits.MAX_BULK_BYTES,
+        index_period: str = "year",
+        monthly_families: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.client = client
         self.batch_size = batch_size
@@ -118,12 +127,12 @@ class OpenSearchStore:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self._refresh = "true" if refresh else "false"
-        self.events_pattern = f"{prefix}-events-*"
+        self.layout = IndexLayout(prefix, index_period, monthly_families)
+        self.events_pattern = self.layout.pattern
         self.deadletter_index = f"{prefix}-deadletter"
 
     def index_for(self, event: Event) -> str:
-        ts = event.doc.get("@timestamp") or event.doc["event"]["ingested"]
-        return f"{self.prefix}-events-{event.dataset}-{ts[:4]}.{ts[5:7]}"
+        return self.layout.index_for(event.dataset, event.doc)
 
     def _send_bulk(self, body: bytes) -> dict[str, Any]:
         """One HTTP request, no hidden retries: the client's transport would resend the whole body
@@ -234,6 +243,9 @@ class OpenSearchStore:
                     retry.append(i)
                     continue
                 error = result.get("error") or {}
+                shard_limit = shard_limit_message(result.get("_index", ""), str(error.get("reason", "")))
+                if shard_limit:
+                    raise ShardLimitReached(shard_limit)
                 reason = f"HTTP {status} {error.get('type', '')}: {error.get('reason', '')}".strip()
                 if error.get("caused_by"):
                     reason += f" (caused by {error['caused_by'].get('type')}: {error['caused_by'].get('reason')})"
@@ -299,6 +311,10 @@ class OpenSearchStore:
             return
         if response.get("errors"):
             failed = [next(iter(i.values())) for i in response["items"] if next(iter(i.values()))["status"] >= 300]
+            error = failed[0].get("error") or {}
+            shard_limit = shard_limit_message(self.deadletter_index, str(error.get("reason", "")))
+            if shard_limit:
+                raise ShardLimitReached(shard_limit)
             raise StoreUnavailable(f"{len(failed)} dead letters could not be stored: {failed[0].get('error')}")
 
     def _query(self, query: EventQuery) -> dict[str, Any]:
