@@ -414,38 +414,25 @@ def test_select_many_equals_select_per_rule(loaded) -> None:
         assert [i for i, _ in many[rule.id]] == [i for i, _ in MemoryEngine(DOCS).select(rule, Scope())], rule.id
 
 
-def test_select_many_asks_one_search_per_page_for_all_rules(loaded, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The batch is one query with a named clause per rule, not one search per rule."""
-    engine = OpenSearchEngine(loaded)
-    rules = [make_rule(c, name) for name, c in sorted(CONDITIONS.items())]
-    searches: list[dict[str, Any]] = []
-    search = loaded.client.search
+def test_a_rule_pinned_to_datasets_only_reads_their_family_indices(loaded) -> None:
+    """``index_filter`` keeps a CloudTrail rule off every other family's indices (a document there,
+    which the loader never writes, is not seen); an unpinned rule reads them all."""
+    from siem.detect.engines.opensearch import index_filter
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        searches.append(kwargs.get("body") or {})
-        return search(*args, **kwargs)
-
-    monkeypatch.setattr(loaded.client, "search", counted)
-    monkeypatch.setattr(loaded.client, "msearch", lambda *a, **k: pytest.fail("fell back to _msearch"))
-    many = engine.select_many(rules, Scope())
-    assert len(rules) > 20 and len(searches) == 2  # events without @timestamp, then one page of the rest
-    for rule in rules:
-        assert [i for i, _ in many[rule.id]] == [i for i, _ in MemoryEngine(DOCS).select(rule, Scope())], rule.id
-
-
-def test_rules_over_the_clause_budget_split_into_batches_with_the_same_answers(
-    loaded, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from siem.detect.engines import opensearch_batch
-
-    rules = [make_rule(c, name) for name, c in sorted(CONDITIONS.items())]
-    compiled = [(r, {"bool": {"should": [{"term": {"a": 1}}, {"exists": {"field": "b"}}]}}, True) for r in rules[:5]]
-    assert [len(b) for b in opensearch_batch.batches(compiled, budget=7)] == [2, 2, 1]  # 3 leaves per rule
-    assert opensearch_batch.leaves({"bool": {"filter": [{"range": {"x": {"gte": 1}}}, {"terms": {"y": [1, 2]}}]}}) == 2
-    monkeypatch.setattr(opensearch_batch, "CLAUSE_BUDGET", 5)  # a few rules per query
-    many = OpenSearchEngine(loaded, page=2).select_many(rules, Scope())
-    for rule in rules:
-        assert [i for i, _ in many[rule.id]] == [i for i, _ in MemoryEngine(DOCS).select(rule, Scope())], rule.id
+    pinned = ir.And((S("event.dataset", "aws.cloudtrail"), S("user.name", "stray")))
+    assert index_filter("p-events-*", pinned) == {"wildcard": {"_index": {"value": "p-events-aws.cloudtrail-*"}}}
+    two = ir.Or((S("event.dataset", "linux.auth"), S("event.dataset", "linux.syslog")))
+    assert index_filter("p-events-*", two) == {"wildcard": {"_index": {"value": "p-events-linux-*"}}}
+    assert index_filter("p-events-*", S("user.name", "stray")) == {"match_all": {}}
+    stray = {"@timestamp": "2024-03-01T00:00:00Z", "event": {"dataset": "aws.cloudtrail"}, "user": {"name": "stray"}}
+    index = f"{loaded.prefix}-events-linux-2024"
+    loaded.client.index(index=index, id="stray", body=stray, params={"refresh": "true"})
+    try:
+        engine = OpenSearchEngine(loaded)
+        assert [i for i, _ in engine.select(make_rule(pinned, "pinned"), Scope())] == []
+        assert [i for i, _ in engine.select(make_rule(S("user.name", "stray"), "any"), Scope())] == ["stray"]
+    finally:
+        loaded.client.delete(index=index, id="stray", params={"refresh": "true"})
 
 
 def test_fetch_by_ids(loaded) -> None:
