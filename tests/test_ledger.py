@@ -199,7 +199,7 @@ def test_worker_records_its_objects_in_the_ledger_and_logs_progress(
         Bucket=bucket,
         NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
     )
-    s3.put_object(Bucket=bucket, Key=f"{PREFIX}w.log", Body=BODY)
+    etag = s3.put_object(Bucket=bucket, Key=f"{PREFIX}w.log", Body=BODY)["ETag"].strip('"')
     monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
     monkeypatch.setenv("SIEM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
@@ -210,5 +210,5 @@ def test_worker_records_its_objects_in_the_ledger_and_logs_progress(
     progress = [r.getMessage() for r in caplog.records if r.name == "siem.progress"]
     assert progress[-1].startswith("progress command=worker objects=1 events=10 "), progress
     with duckdb.connect(str(tmp_path / "data" / "events.duckdb"), read_only=True) as db:
-        rows = db.execute("SELECT path, events, dead_letters, status FROM ledger").fetchall()
-    assert rows == [(f"s3://{bucket}/{PREFIX}w.log", 10, 0, "done")]
+        rows = db.execute("SELECT path, version, events, dead_letters, status FROM ledger").fetchall()
+    assert rows == [(f"s3://{bucket}/{PREFIX}w.log", etag, 10, 0, "done")]  # the notification's ETag

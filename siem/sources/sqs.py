@@ -32,6 +32,7 @@ class ObjectRef:
     bucket: str
     key: str
     size: int | None = None
+    etag: str | None = None  # the notification's, so the ledger knows which version was loaded
 
 
 def object_refs(body: str) -> list[ObjectRef]:
@@ -49,7 +50,8 @@ def object_refs(body: str) -> list[ObjectRef]:
     if message.get("source") == "aws.s3" and isinstance(message.get("detail"), dict):  # EventBridge
         detail = message["detail"]
         try:
-            return [ObjectRef(detail["bucket"]["name"], detail["object"]["key"], detail["object"].get("size"))]
+            obj = detail["object"]
+            return [ObjectRef(detail["bucket"]["name"], obj["key"], obj.get("size"), obj.get("etag"))]
         except (KeyError, TypeError):
             raise NotificationError("EventBridge S3 event without detail.bucket.name/object.key") from None
     records = message.get("Records")
@@ -61,7 +63,8 @@ def object_refs(body: str) -> list[ObjectRef]:
             if not str(record["eventName"]).startswith("ObjectCreated"):
                 continue
             s3 = record["s3"]
-            refs.append(ObjectRef(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3["object"].get("size")))
+            obj = s3["object"]
+            refs.append(ObjectRef(s3["bucket"]["name"], unquote_plus(obj["key"]), obj.get("size"), obj.get("eTag")))
         except (KeyError, TypeError):
             raise NotificationError("S3 event record without eventName/s3.bucket.name/s3.object.key") from None
     return refs
@@ -185,7 +188,7 @@ def _handle(
         stats.summary.errors.append(f"{path}: {exc}")
         return True
     try:
-        summary = load(s3_object(s3, ref.bucket, ref.key, ref.size) for ref in refs)
+        summary = load(s3_object(s3, ref.bucket, ref.key, ref.size, ref.etag) for ref in refs)
     except Exception:
         log.exception("message %s kept on the queue for retry", message["MessageId"])
         return False
