@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ import zlib
 from pathlib import Path
 
 import orjson
+from peak_rss import run_siem
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,31 +45,16 @@ def bomb(size: int) -> bytes:
     return b"".join(out)
 
 
-# The child reports its own peak (VmHWM of its process image): wait4's ru_maxrss would also count the
-# pages it shared with this process between fork and exec.
-_CHILD = (
-    "import sys\n"
-    "from siem.cli import main\n"
-    "peak = sys.argv.pop(1)\n"
-    "try:\n"
-    "    code = main(sys.argv[1:])\n"
-    "finally:\n"
-    "    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:')).split()[1]\n"
-    "    open(peak, 'w').write(hwm)\n"
-    "sys.exit(code)\n"
-)
-
-
 def measure(path: Path, dataset: str) -> tuple[int, float, int, str]:
     """(peak RSS MB, seconds, exit code, first dead-letter reason) of one `siem parse` child."""
     dead, peak = path.with_suffix(".dead"), path.with_suffix(".peak")
     started = time.monotonic()
     with open(os.devnull, "wb") as devnull:
-        argv = [sys.executable, "-c", _CHILD, str(peak), "parse", "--type", dataset, "--dead-letter", str(dead)]
-        proc = subprocess.run([*argv, str(path)], cwd=REPO, stdout=devnull, stderr=devnull, check=False)
+        argv = ["parse", "--type", dataset, "--dead-letter", str(dead), str(path)]
+        proc, peak_kb = run_siem(argv, peak, cwd=REPO, stdout=devnull, stderr=devnull)
     elapsed = time.monotonic() - started
     reasons = [orjson.loads(x)["reason"] for x in dead.read_bytes().splitlines()] if dead.exists() else []
-    return int(peak.read_text()) // 1024, elapsed, proc.returncode, (reasons or ["-"])[0]
+    return peak_kb // 1024, elapsed, proc.returncode, (reasons or ["-"])[0]
 
 
 def main() -> None:

@@ -14,26 +14,14 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from peak_rss import run_siem
+
 REPO = Path(__file__).resolve().parents[1]
 ALB_SAMPLE = REPO / "tests" / "data" / "alb" / "test-alb.log"
-
-CHILD = (
-    "import sys\n"
-    "from siem.cli import main\n"
-    "peak = sys.argv.pop(1)\n"
-    "try:\n"
-    "    code = main(sys.argv[1:])\n"
-    "finally:\n"
-    "    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:')).split()[1]\n"
-    "    open(peak, 'w').write(hwm)\n"
-    "sys.exit(code)\n"
-)
 
 
 def alb_lines(count: int) -> bytes:
@@ -60,20 +48,15 @@ def load(path: Path, data_dir: Path, dataset: str = "aws.alb", extra_env: dict[s
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIEM_")}
     env.update({"SIEM_DATA_DIR": str(data_dir), **(extra_env or {})})
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(peak), "load", "--type", dataset, "--json", str(path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    proc, peak_kb = run_siem(
+        ["load", "--type", dataset, "--json", str(path)], peak, cwd=REPO, env=env, capture_output=True, text=True
     )
     seconds = time.perf_counter() - start
     try:
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise SystemExit(f"siem load failed ({proc.returncode}): {proc.stderr[-2000:]}") from None
-    return {"peak_mb": int(peak.read_text()) / 1024, "seconds": seconds, "summary": summary}
+    return {"peak_mb": peak_kb / 1024, "seconds": seconds, "summary": summary}
 
 
 def main() -> None:

@@ -25,25 +25,15 @@ from siem.pipeline import DeadLetter
 from siem.sinks.embedded import EmbeddedStore
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from peak_rss import run_siem  # noqa: E402  (the benchmarks' child: tests and bench measure alike)
+
 ALB_LINE = (
     "http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:{port} 10.0.0.1:80"
     ' 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - -'
     " arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067"
     ' "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-"'
     ' "10.0.0.1:80" "200" "-" "-"'
-)
-# The child reports its own peak RSS (VmHWM of its process image; wait4's ru_maxrss would also count
-# pages shared with this pytest process between fork and exec).
-_CHILD = (
-    "import sys\n"
-    "from siem.cli import main\n"
-    "peak = sys.argv.pop(1)\n"
-    "try:\n"
-    "    code = main(sys.argv[1:])\n"
-    "finally:\n"
-    "    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:')).split()[1]\n"
-    "    open(peak, 'w').write(hwm)\n"
-    "sys.exit(code)\n"
 )
 
 
@@ -157,15 +147,14 @@ def test_load_peak_rss_stays_under_300mb_at_40k_events(tmp_path) -> None:
     to 80% of RAM and keeping every page, 20000-event batches of dicts); now the pool is capped
     (embedded.memory_limit, 128MB by default) and batches are 5000 events."""
     source = _alb_file(tmp_path / "alb.log.gz", 40000)
-    peak = tmp_path / "peak"
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(peak), "load", "--type", "aws.alb", str(source)],
+    proc, peak_kb = run_siem(
+        ["load", "--type", "aws.alb", str(source)],
+        tmp_path / "peak",
         cwd=REPO,
         env=_env(tmp_path / "data"),
         capture_output=True,
-        check=False,
     )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    peak_mb = int(peak.read_text()) / 1024
+    peak_mb = peak_kb / 1024
     assert _counts(tmp_path / "data") == (40000, 40000, 0)
     assert peak_mb < 300, f"peak RSS {peak_mb:.0f} MB"

@@ -20,6 +20,9 @@ from oracle import REPO, parse_bytes, sample
 
 from siem import formats
 
+sys.path.insert(0, str(REPO / "bench"))
+from peak_rss import run_siem
+
 BOMB_BYTES = 256 << 20
 RSS_LIMIT_MB = 300
 
@@ -32,6 +35,7 @@ NEIGHBOURS: dict[str, str | None] = {
     "aws.network_firewall": "network_firewall/test-firewall.log",
     "aws.cloudtrail": "cloudtrail/test-assume-role-json.log",
     "kubernetes.audit": "k8s_audit/exec_pod.json",
+    "kubernetes.container": "k8s_container/docker-json-apache.log",
     "linux.syslog": "syslog/test-suse-syslog.log",
     "linux.auth": "auth/test-auth.log",
     "linux.auditd": "auditd/test-auditd-raw.log",
@@ -100,44 +104,18 @@ def bombs(tmp_path_factory) -> dict[str, bytes]:
     }
 
 
-# The child reports its own peak (VmHWM of its process image): wait4's ru_maxrss would also count the
-# pages it shared with this (large) pytest process between fork and exec.
-_CHILD = (
-    "import sys\n"
-    "from siem.cli import main\n"
-    "peak = sys.argv.pop(1)\n"
-    "try:\n"
-    "    code = main(sys.argv[1:])\n"
-    "finally:\n"
-    "    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:')).split()[1]\n"
-    "    open(peak, 'w').write(hwm)\n"
-    "sys.exit(code)\n"
-)
-
-
 def _run_parse(path: Path, dataset: str, dead: Path) -> tuple[int, int, bytes]:
     """(exit code, peak RSS in MB, stdout) of `siem parse` in a child process."""
     peak = dead.with_suffix(".peak")
     with open(os.devnull, "wb") as devnull:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _CHILD,
-                str(peak),
-                "parse",
-                "--type",
-                dataset,
-                "--dead-letter",
-                str(dead),
-                str(path),
-            ],
+        proc, peak_kb = run_siem(
+            ["parse", "--type", dataset, "--dead-letter", str(dead), str(path)],
+            peak,
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=devnull,
-            check=False,
         )
-    return proc.returncode, int(peak.read_text()) // 1024, proc.stdout
+    return proc.returncode, peak_kb // 1024, proc.stdout
 
 
 @pytest.mark.parametrize("kind", ["zeros", "json-ish"])
