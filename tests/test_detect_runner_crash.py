@@ -196,10 +196,10 @@ class Target:
 @pytest.fixture(params=["embedded", "opensearch"])
 def targets(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Target, Target]]:
     url = request.getfixturevalue("opensearch_url") if request.param == "opensearch" else ""
+    client = request.getfixturevalue("opensearch_client") if request.param == "opensearch" else None
     pair = (Target(request.param, tmp_path, url), Target(request.param, tmp_path, url))
     yield pair
-    if request.param == "opensearch":
-        client = request.getfixturevalue("opensearch_client")
+    if client is not None:
         for target in pair:
             target.cleanup(client)
 
