@@ -406,8 +406,12 @@ def test_yaml_rule_through_the_mapping_pipeline(loaded, tmp_path: Path) -> None:
     assert got == want == ["e002"]
 
 
-def test_select_many_equals_select_per_rule(loaded) -> None:
-    engine = OpenSearchEngine(loaded, page=2)
+@pytest.mark.parametrize("min_leaves", [8, 1], ids=["shipped threshold", "every pattern leaf over stored values"])
+def test_select_many_equals_select_per_rule(loaded, min_leaves: int) -> None:
+    """With ``min_leaves=1`` every exact pattern leaf on a keyword field is decided over the stored
+    values (``opensearch_values``) instead of by the node: the reference must still agree on every
+    condition here (case folding, Kelvin sign, numbers and booleans held as keywords...)."""
+    engine = OpenSearchEngine(loaded, page=2, min_leaves=min_leaves)
     rules = [make_rule(c, name) for name, c in sorted(CONDITIONS.items())]
     many = engine.select_many(rules, Scope())
     for rule in rules:

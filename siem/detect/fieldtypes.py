@@ -119,6 +119,10 @@ def field_type(path: str, template: Path = ECS_TEMPLATE) -> FieldType:
             if sub_spec.get("type") in ("keyword", "wildcard") and kind == "match_only_text":
                 exact = f"{path}.{sub}"
         return FieldType(path, kind, ignore_above=spec.get("ignore_above"), exact_subfield=exact)
+    parent, _, sub = path.rpartition(".")
+    sub_spec = (mapping.fields.get(parent) or {}).get("fields", {}).get(sub)
+    if sub_spec is not None:  # a multi-field (``message.wildcard``): what the template maps it as
+        return FieldType(path, kind_of(sub_spec.get("type", "keyword")), ignore_above=sub_spec.get("ignore_above"))
     for template_spec in mapping.dynamic_templates:
         if template_spec.get("match_mapping_type", "string") != "string":
             continue

@@ -26,6 +26,7 @@ from siem.detect.engines.opensearch_dsl import (
     live_types,
     none_of,
 )
+from siem.detect.engines.opensearch_values import distinct_values, plan, resolve
 from siem.detect.evaluate import matches
 from siem.detect.fieldtypes import field_type
 from siem.detect.rules import Rule
@@ -34,6 +35,7 @@ from siem.detect.windows import Window
 PAGE = 1000  # hits per search_after page
 GROUP = 10_000  # events sharing one millisecond fetched in one request (more: scrolled)
 KEEP_ALIVE = "5m"
+MIN_LEAVES = 8  # pattern leaves on one field worth listing its values for (each costs ~10 ms per shard)
 
 
 def _floor_ms(iso: str) -> int:
@@ -151,10 +153,11 @@ def _order(hit: dict[str, Any]) -> tuple[int, str]:
 class OpenSearchEngine:
     name = "opensearch"
 
-    def __init__(self, store: Any, page: int = PAGE) -> None:
+    def __init__(self, store: Any, page: int = PAGE, min_leaves: int = MIN_LEAVES) -> None:
         self.client = store.client
         self.pattern = store.events_pattern
         self.page = page
+        self.min_leaves = min_leaves  # a field's pattern leaves in a batch before its values are listed
 
     # compile ----------------------------------------------------------------------------------
 
@@ -234,25 +237,28 @@ class OpenSearchEngine:
     def select_many(self, rules: list[Rule], scope: Scope) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         """``select`` for many single-event rules: one ``_msearch`` round trip per page for all of them,
         each its own search, under one point in time; a rule whose regexp the node refuses is retried
-        without regexps. Returns rule id → (id, document) in (@timestamp, id) order.
+        without regexps. Returns rule id → (id, document) in (@timestamp, id) order. The pattern leaves
+        the rules share are decided once over the stored values first (``batch_compiler``): that, not
+        the round trips, is what one query per rule pays for.
 
         Not one query with a named clause per rule: OpenSearch 2.19 drops hits from a large ``should``
         mixing ``wildcard``-field queries with other rules' clauses (a rule matching 17 events alone
         matched none among 29), so each rule stays a query of its own."""
-        fields = set().union(*(ir.fields_of(r.condition) for r in rules)) if rules else set()
-        compiler = Compiler(live_types(self.client, self.pattern, fields))
         out: dict[str, list[tuple[str, dict[str, Any]]]] = {rule.id: [] for rule in rules}
-        live: list[tuple[Rule, bool, Cursor]] = []
-        scoped = scope_query(scope)
-        for rule in rules:
-            dsl, exact = compiler.compile(rule.condition)
-            dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
-            if dsl != MATCH_NONE:
-                live.append((rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, scope.timestamp is not None)))
-        pit = self._pit() if live else None
+        pit = self._pit() if rules else None
         if pit is None:
             return out
         try:
+            compiler = self.batch_compiler(rules, pit)
+            live: list[tuple[Rule, bool, Cursor]] = []
+            scoped = scope_query(scope)
+            for rule in rules:
+                dsl, exact = compiler.compile(rule.condition)
+                dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
+                if dsl != MATCH_NONE:
+                    live.append(
+                        (rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, scope.timestamp is not None))
+                    )
             while live:
                 lines: list[dict[str, Any]] = []
                 for _rule, _exact, cursor in live:
@@ -261,7 +267,8 @@ class OpenSearchEngine:
                 for n, ((rule, exact, cursor), response) in enumerate(zip(live, responses, strict=True)):
                     if "error" in response:
                         if not out[rule.id] and cursor.fresh and refused_regexp(response["error"]):
-                            dsl, exact = Compiler(compiler.types, regexp=False).compile(rule.condition)
+                            fallback = Compiler(compiler.types, regexp=False, resolved=compiler.resolved)
+                            dsl, exact = fallback.compile(rule.condition)
                             dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
                             live[n] = (rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, cursor.timed))
                             continue
@@ -275,6 +282,23 @@ class OpenSearchEngine:
         finally:
             self._close(pit)
         return out
+
+    def batch_compiler(self, rules: list[Rule], pit: str) -> Compiler:
+        """A compiler for the batch: live field types, and the pattern leaves on keyword fields the
+        rules read often decided once over the stored values (``opensearch_values``), under ``pit``."""
+        fields = set().union(*(ir.fields_of(r.condition) for r in rules))
+        compiler = Compiler(live_types(self.client, self.pattern, fields))
+        wanted = {f: p for f, p in plan(compiler, [r.condition for r in rules]).items() if len(p[0]) >= self.min_leaves}
+        if not wanted:
+            return compiler
+        values = distinct_values(
+            lambda lines: self.client.msearch(body=lines)["responses"],
+            {"id": pit, "keep_alive": KEEP_ALIVE},
+            self.pattern,
+            {field: families for field, (_, families) in wanted.items()},
+        )
+        resolved = resolve(values, {field: leaves for field, (leaves, _) in wanted.items()})
+        return Compiler(compiler.types, resolved=resolved)
 
     def correlate(self, rule: Rule, scope: Scope) -> list[Window]:
         from siem.detect.engines.opensearch_correlate import correlate

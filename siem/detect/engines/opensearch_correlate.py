@@ -23,7 +23,7 @@ from opensearchpy.exceptions import TransportError
 
 from siem.detect import ir
 from siem.detect.engines import Scope
-from siem.detect.engines.opensearch import OpenSearchEngine, refused_regexp, scope_query, ts_micros
+from siem.detect.engines.opensearch import OpenSearchEngine, index_filter, refused_regexp, scope_query, ts_micros
 from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, all_of, any_of, live_types
 from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
@@ -52,7 +52,8 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
     compiler = Compiler(types, regexp)
     compiled = [compiler.compile(ref.condition) for ref in corr.rules]
     named = [{"bool": {"filter": [dsl], "_name": f"r{i}"}} for i, (dsl, _) in enumerate(compiled) if dsl != MATCH_NONE]
-    base = all_of([scope_query(scope), any_of(named)])
+    members = ir.any_of([ref.condition for ref in corr.rules])
+    base = all_of([scope_query(scope), index_filter(engine.pattern, members), any_of(named)])
     if base == MATCH_NONE:
         return []
     keyword_groups = all(types(f).kind == "keyword" and not types(f).flat_root for f in corr.group_by)

@@ -134,15 +134,45 @@ def _native_ci_safe(parts: tuple[ir.Part, ...]) -> bool:
     return True
 
 
+_HINT_UNSAFE = frozenset("ki")  # KELVIN SIGN lowercases to k, İ to i + U+0307
+
+
+def _ngram_hint(parts: tuple[ir.Part, ...]) -> str | None:
+    """The longest run (3+ characters) of a lowered literal chunk that native ``case_insensitive``
+    matching finds in every value the reference accepts: ASCII, neither ``k`` nor ``i`` (the two
+    letters a non-ASCII character lowercases onto), as a ``wildcard`` value; None if there is none."""
+    best = ""
+    for part in parts:
+        if not isinstance(part, str):
+            continue
+        run = ""
+        for ch in part + "\0":
+            if ch.isascii() and ch not in _HINT_UNSAFE and ch != "\0":
+                run += ch
+                continue
+            best = max(best, run, key=len)
+            run = ""
+    if len(best) < 3:
+        return None
+    return best.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
 # --- leaves -----------------------------------------------------------------------------------
 
 
 class Compiler:
     """Compiles IR for one view of the field types (the template's, or the live indices')."""
 
-    def __init__(self, types: Types = field_type, regexp: bool = True) -> None:
+    def __init__(
+        self,
+        types: Types = field_type,
+        regexp: bool = True,
+        resolved: dict[ir.Node, tuple[str, list[str]]] | None = None,
+    ) -> None:
         self.types = types
         self.use_regexp = regexp  # False: every regexp leaf is a prefilter (the node refused one)
+        # leaves already decided over the field's stored values (``opensearch_values``): field, values
+        self.resolved = resolved or {}
 
     def _regexp(self, field: str, value: str) -> dict[str, Any] | None:
         """A regexp query, or None when regexps are off or this one exceeds index.max_regex_length."""
@@ -165,6 +195,9 @@ class Compiler:
             return (MATCH_ALL if node.value else MATCH_NONE), True
         if isinstance(node, ir.Keyword):
             return self._node(node.as_fields(), positive)
+        if node in self.resolved:
+            field, accepted = self.resolved[node]
+            return ({"terms": {field: accepted}} if accepted else MATCH_NONE), True
         result = self.leaf(node)
         if isinstance(result, dict):
             return result, True
@@ -242,7 +275,13 @@ class Compiler:
             if ft.kind != "flat_object" and _native_ci_safe(parts):
                 return _native(target, parts, True)
             rx = ci_regexp(parts)
-            return None if rx is None else self._regexp(target, rx)
+            query = None if rx is None else self._regexp(target, rx)
+            hint = _ngram_hint(parts) if query is not None and ft.kind != "flat_object" else None
+            if hint is not None and self.types(target).kind == "wildcard":
+                # a necessary condition the wildcard field can answer from its n-grams: the regexp
+                # then only verifies those candidates instead of every document
+                return all_of([{"wildcard": {target: {"value": f"*{hint}*", "case_insensitive": True}}}, query])
+            return query
         literal = "".join(parts) if all(isinstance(p, str) for p in parts) else None  # type: ignore[arg-type]
         if ft.kind == "object":
             return MATCH_NONE  # objects are never matched by a string

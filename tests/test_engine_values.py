@@ -1,0 +1,138 @@
+"""Batched OpenSearch selection: pattern leaves decided once over the stored values
+(``siem.detect.engines.opensearch_values``), and the n-gram hint in front of case-folding regexps on
+``wildcard`` fields. Expected values are written by hand; the real node answers."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from test_engine_opensearch import S, make_rule
+
+from siem.detect import ir
+from siem.detect.engines import Scope
+from siem.detect.engines import opensearch_values as values_mod
+from siem.detect.engines.memory import MemoryEngine
+from siem.detect.engines.opensearch import OpenSearchEngine
+from siem.detect.engines.opensearch_dsl import Compiler
+from siem.detect.engines.opensearch_values import _accepted, plan
+from siem.pipeline import Event
+from siem.sinks.opensearch import OpenSearchStore
+from siem.templates import install_templates
+
+UA = "user_agent.original"
+
+
+def web(n: int, agent: str, message: str = "GET /") -> tuple[str, dict]:
+    return f"w{n:02d}", {
+        "@timestamp": f"2024-03-01T00:00:{n:02d}Z",
+        "event": {"dataset": "nginx.access", "ingested": "2024-03-01T00:01:00Z"},
+        "user_agent": {"original": agent},
+        "message": message,
+    }
+
+
+DOCS = [
+    web(1, "Mozilla/5.0 (X11; Linux x86_64)"),
+    web(2, "sqlmap/1.7.2#stable (https://sqlmap.org)"),
+    web(3, "NIKTO/2.5.0"),
+    web(4, "curl/8.4.0", "kernel: stac\u212a smashing detected in nginx"),  # KELVIN SIGN lowercases to k
+    web(5, "python-requests/2.31", "STACK SMASHING DETECTED"),
+    web(6, "Go-http-client/1.1", "stack smashing not detected"),
+]
+AGENTS = ["sqlmap", "nikto", "masscan", "zgrab", "python-requests", "nmap", "hydra", "dirbuster"]
+
+
+def contains(field: str, needle: str) -> ir.Str:
+    return S(field, f"*{needle}*")
+
+
+@pytest.fixture(scope="module")
+def store(opensearch_client):
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    install_templates(opensearch_client, prefix)
+    store = OpenSearchStore(opensearch_client, prefix=prefix, refresh=True)
+    assert store.write([Event(i, "nginx.access", d) for i, d in DOCS]) == []
+    yield store
+    opensearch_client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "ignore": 404})
+    for name in ("events", "deadletter", "alerts"):
+        opensearch_client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
+    for name in ("settings", "ecs"):
+        opensearch_client.cluster.delete_component_template(name=f"{prefix}-{name}", params={"ignore": 404})
+
+
+def scanner_rules() -> list:
+    """One rule per scanner name, and one matching any of them: 8 distinct leaves on one field."""
+    leaves = [contains(UA, a) for a in AGENTS]
+    rules = [make_rule(leaf, f"ua-{a}") for leaf, a in zip(leaves, AGENTS, strict=True)]
+    return [*rules, make_rule(ir.any_of(leaves), "any-scanner")]
+
+
+def test_a_leaf_accepts_the_values_the_reference_accepts() -> None:
+    stored = ["SQLMap/1.0", "curl", "stac\u212a", "Stack", "a.b"]
+    lowered = [v.lower() for v in stored]
+    joined = {True: "\0".join(stored), False: "\0".join(lowered)}
+    assert _accepted(contains(UA, "sqlmap"), stored, lowered, joined) == ["SQLMap/1.0"]
+    assert _accepted(contains(UA, "stack"), stored, lowered, joined) == ["stac\u212a", "Stack"]
+    assert _accepted(S(UA, "Stack", cased=True), stored, lowered, joined) == ["Stack"]
+    assert _accepted(S(UA, "c*"), stored, lowered, joined) == ["curl"]
+    assert _accepted(S(UA, "a?b"), stored, lowered, joined) == ["a.b"]
+    assert _accepted(ir.Regex(UA, r"^[a-z]+$"), stored, lowered, joined) == ["curl"]
+    assert _accepted(contains(UA, "absent"), stored, lowered, joined) == []
+
+
+def test_only_exact_pattern_leaves_on_keyword_fields_are_planned() -> None:
+    compiler = Compiler()
+    conditions = [
+        contains(UA, "sqlmap"),  # case-insensitive wildcard on a keyword: an automaton
+        S(UA, "curl/8.4.0", cased=True),  # a plain term: no automaton, nothing to save
+        contains("message", "stack"),  # message is text with a wildcard sub-field: no values to list
+    ]
+    planned = plan(compiler, conditions)
+    assert list(planned) == [UA]
+    assert planned[UA][0] == {contains(UA, "sqlmap")}
+
+
+def test_batch_decides_shared_leaves_over_stored_values_and_matches_reference(store) -> None:
+    engine = OpenSearchEngine(store)
+    rules = scanner_rules()
+    pit = engine._pit()
+    try:
+        compiler = engine.batch_compiler(rules, pit)
+    finally:
+        engine._close(pit)
+    assert compiler.resolved[contains(UA, "sqlmap")] == (UA, ["sqlmap/1.7.2#stable (https://sqlmap.org)"])
+    assert compiler.resolved[contains(UA, "nikto")] == (UA, ["NIKTO/2.5.0"])
+    assert compiler.resolved[contains(UA, "masscan")] == (UA, [])
+    many = engine.select_many(rules, Scope())
+    assert [i for i, _ in many["any-scanner"]] == ["w02", "w03", "w05"]
+    assert [i for i, _ in many["ua-nikto"]] == ["w03"]
+    for rule in rules:
+        assert [i for i, _ in many[rule.id]] == [i for i, _ in MemoryEngine(DOCS).select(rule, Scope())], rule.id
+
+
+def test_a_field_with_too_many_values_keeps_its_leaves(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(values_mod, "MAX_VALUES", 3)  # six distinct agents: over the bound
+    engine = OpenSearchEngine(store)
+    rules = scanner_rules()
+    pit = engine._pit()
+    try:
+        assert engine.batch_compiler(rules, pit).resolved == {}
+    finally:
+        engine._close(pit)
+    many = engine.select_many(rules, Scope())
+    assert [i for i, _ in many["any-scanner"]] == ["w02", "w03", "w05"]
+
+
+def test_case_folding_regexp_on_a_wildcard_field_gets_an_ngram_hint_and_stays_exact(store) -> None:
+    """``k`` forces the exact case-folding regexp (KELVIN SIGN lowercases to k); a native
+    case-insensitive wildcard on a run without k or i is ANDed in front so the node verifies only
+    its candidates — and the Kelvin-sign message still matches."""
+    leaf = contains("message", "stack smashing detected")
+    dsl, exact = Compiler().compile(leaf)
+    assert exact
+    hint = {"wildcard": {"message.wildcard": {"value": "*ng detected*", "case_insensitive": True}}}
+    assert dsl["bool"]["filter"][0] == hint
+    assert "regexp" in dsl["bool"]["filter"][1]
+    found = [i for i, _ in OpenSearchEngine(store).select(make_rule(leaf, "smash"), Scope())]
+    assert found == ["w04", "w05"]
