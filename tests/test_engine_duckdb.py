@@ -207,6 +207,27 @@ def test_dotted_path_flattens_lists_at_every_level_and_ignores_null_and_empty(tm
     ]
 
 
+def test_whole_payload_search_reads_every_scalar_below_the_path(tmp_path: Path) -> None:
+    """``a.**``: the scalars below ``a`` at any depth, through objects and lists — and ``a`` itself
+    when it is a scalar; objects, nulls and what lies beside ``a`` are not values of it."""
+    docs = {
+        "nested_object": ct(at=1, a={"b": {"c": "needle"}}),
+        "scalar_base": ct(at=2, a="needle"),
+        "lists_below": ct(at=3, a={"b": ["x", {"c": ["needle"]}]}),
+        "list_base": ct(at=4, a=[{"b": "x"}, ["needle"]]),
+        "beside": ct(at=5, a={"b": "x"}, z="needle"),
+        "key_not_value": ct(at=6, a={"needle": "x"}),
+        "hollow": ct(at=7, a={"b": {}, "c": None}),
+        "list_on_the_way": ct(at=8, p=[{"a": {"b": "needle"}}]),
+    }
+    both = Both(tmp_path, docs)
+    assert both.where(S("a.**", STAR, "needle", STAR)) == ["nested_object", "scalar_base", "lists_below", "list_base"]
+    assert both.where(S("p.a.**", "needle")) == ["list_on_the_way"]
+    assert both.where(ir.Exists("a.**")) == [
+        *("nested_object", "scalar_base", "lists_below", "list_base", "beside", "key_not_value"),
+    ]
+
+
 def test_not_over_a_missing_field_is_true(tmp_path: Path) -> None:
     docs = {"has": ct(at=1, user={"name": "root"}), "other": ct(at=2, user={"name": "bob"}), "missing": ct(at=3)}
     both = Both(tmp_path, docs)

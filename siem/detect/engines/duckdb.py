@@ -11,6 +11,8 @@ is flattened, JSON null and ``{}`` are no value):
 * a non-null leaf means the path went through objects only: its values are the leaf itself, or the
   elements of a flat leaf array;
 * a null leaf with no array on any prefix (``json_type(doc, [prefixes])``) means no value;
+* a whole-payload path (``a.**``) reached through objects only: the scalars of one recursive
+  ``json_extract(leaf, '$.**')``;
 * anything else (an array at an inner step, arrays nested in arrays) goes to the exact path: one
   ``json_tree`` of the row, each field keeping the nodes whose ``fullkey`` is its path with any number
   of ``[n]`` after each step (a bound regular expression).
@@ -80,6 +82,14 @@ class DuckDBEngine:
             self._rendered[key] = str(row[0])[1:]
         return self._rendered[key]
 
+    def _plain_key(self, keys: list[str]) -> str | None:
+        """The ``fullkey`` of a path with its ``[n]`` steps removed (what ``nk`` holds), or None when a
+        key is quoted (a quoted key may itself contain ``[n]``: the regular expression decides)."""
+        rendered = [self._render(key) for key in keys]
+        if any('"' in r for r in rendered):
+            return None
+        return "$" + "".join(rendered)
+
     def _fullkey_regex(self, keys: list[str]) -> str:
         index = r"(\[[0-9]+\])*"
         out = re.escape("$")
@@ -128,9 +138,18 @@ class DuckDBEngine:
             leaf = f"x[{i + 1}]"
             if keys[-1] == ir.DESCENDANTS:  # every scalar below the root: the exact walk on the rows that have it
                 keys = keys[:-1]
-                below = bind(self._fullkey_regex(keys) + r"([.\[].*)?")
-                quick.append(f"CASE WHEN {leaf} IS NULL THEN {self._missing(keys, leaf, bind)} END")
-                slow_cols.append(f"list(value) FILTER (WHERE scalar AND regexp_full_match(fullkey, {below})) AS s{i}")
+                # reached through objects only: the scalars below it, from one recursive json_extract
+                nested = f"left({leaf}::VARCHAR, 1) IN ('{{', '[')"
+                below = f"list_filter(json_extract({leaf}, '$.**'), lambda e: left(e::VARCHAR, 1) NOT IN ('{{', '['))"
+                scalars = f"CASE WHEN {nested} THEN {below} ELSE [{leaf}] END"
+                quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {scalars} ELSE {self._missing(keys, leaf, bind)} END")
+                plain = self._plain_key(keys)
+                if plain is None:
+                    below = self._fullkey_regex(keys) + r"([.\[].*)?"
+                    picked = f"regexp_full_match(fullkey, {bind(below)})"
+                else:
+                    picked = f"(nk = {bind(plain)} OR starts_with(nk, {bind(plain + '.')}))"
+                slow_cols.append(f"list(value) FILTER (WHERE scalar AND {picked}) AS s{i}")
             else:
                 flat = (
                     f"CASE WHEN NOT starts_with({leaf}::VARCHAR, '[') THEN [{leaf}]"
@@ -138,8 +157,12 @@ class DuckDBEngine:
                     f" THEN json_extract({leaf}, '$[*]') END"
                 )
                 quick.append(f"CASE WHEN {leaf} IS NOT NULL THEN {flat} ELSE {self._missing(keys, leaf, bind)} END")
-                exact = bind(self._fullkey_regex(keys))
-                slow_cols.append(f"list(value) FILTER (WHERE regexp_full_match(fullkey, {exact})) AS s{i}")
+                plain = self._plain_key(keys)
+                if plain is None:
+                    picked = f"regexp_full_match(fullkey, {bind(self._fullkey_regex(keys))})"
+                else:
+                    picked = f"nk = {bind(plain)}"
+                slow_cols.append(f"list(value) FILTER (WHERE {picked}) AS s{i}")
             typed.append(_TYPED.format(f=f"f{i}") + f" AS v{i}")
         for i, guard in (guards or {}).items():
             quick[i] = f"CASE WHEN {dataset_filter(guard, bind)} THEN {quick[i]} ELSE []::JSON[] END"
@@ -153,7 +176,8 @@ class DuckDBEngine:
         return (
             f"pre AS MATERIALIZED (SELECT id, ts, dataset, {', '.join(quick)}, {needs_exact} AS exact FROM"
             f" (SELECT id, ts, dataset, doc, json_extract(doc, {leaf_paths}) AS x FROM events{where})),\n"
-            "tree AS (SELECT pre.id, t.fullkey, t.value, t.type NOT IN ('ARRAY', 'OBJECT') AS scalar"
+            "tree AS (SELECT pre.id, t.fullkey, regexp_replace(t.fullkey, '\\[[0-9]+\\]', '', 'g') AS nk, t.value,"
+            " t.type NOT IN ('ARRAY', 'OBJECT') AS scalar"
             " FROM pre JOIN events e USING (id), json_tree(e.doc) t WHERE pre.exact AND t.type <> 'ARRAY'),\n"
             f"slow AS (SELECT id, {', '.join(slow_cols)} FROM tree GROUP BY id),\n"
             f"raw AS (SELECT id, ts, dataset, {fast_cols} FROM pre WHERE NOT exact\n"
