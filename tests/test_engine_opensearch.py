@@ -530,6 +530,33 @@ def test_value_count_counts_distinct_text_forms(corr_store) -> None:
     assert [(w.group, w.anchor.id, w.value) for w in got] == [(("fay",), "e001", 2), (("fay",), "e002", 2)]
 
 
+def test_address_groups_and_numeric_values_are_pruned_by_upper_bounds_and_keep_their_text_forms(
+    corr_store,
+) -> None:
+    """Groups on an ip field are pruned by their buckets (keyed by the canonical address) and a number's
+    distinct values by ``value_count``: ``::ffff:10.0.0.1`` and ``10.0.0.1`` are one bucket but two
+    groups to the reference, and ``80`` and ``80.0`` one number but two text forms."""
+
+    def flow(n: int, second: int, ip: str, port: float) -> tuple[str, dict[str, Any]]:
+        fields = {"event.action": "ConsoleLogin", "source.ip": ip, "destination.port": port}
+        return ev(n, f"2024-01-01T00:00:{second:02d}Z", **fields)
+
+    docs = [
+        flow(1, 0, "::ffff:10.0.0.1", 80),
+        flow(2, 1, "::ffff:10.0.0.1", 80.0),
+        flow(3, 2, "::ffff:10.0.0.1", 443),
+        flow(4, 3, "10.0.0.1", 80),
+        flow(5, 4, "10.0.0.1", 443),
+        flow(6, 5, "10.0.0.9", 1),  # alone: pruned by its bucket
+    ]
+    write(corr_store, docs)
+    burst = run_both(corr_store, docs, corr_rule("event_count", [LOGIN], "gte", 3, group_by=("source.ip",)))
+    assert [(w.group, w.anchor.id, w.value) for w in burst] == [(("::ffff:10.0.0.1",), "e001", 3)]
+    ports = corr_rule("value_count", [LOGIN], "gte", 3, group_by=("source.ip",), value="destination.port")
+    got = run_both(corr_store, docs, ports)
+    assert [(w.group, w.anchor.id, w.value) for w in got] == [(("::ffff:10.0.0.1",), "e001", 3)]
+
+
 def test_temporal_and_temporal_ordered(corr_store) -> None:
     docs = [
         ev(1, "2024-01-01T00:00:00Z", **{"event.action": "CreateAccessKey", "user.name": "hal"}),

@@ -10,12 +10,14 @@ and the post-filter for rules that are not exact in DSL. What a rule compiles to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from opensearchpy.exceptions import TransportError
 
 from siem.detect import ir
 from siem.detect.engines import Scope, datasets, micros
+from siem.detect.engines import opensearch_words as words
 from siem.detect.engines.opensearch_dsl import (
     MATCH_ALL,
     MATCH_NONE,
@@ -26,7 +28,7 @@ from siem.detect.engines.opensearch_dsl import (
     live_types,
     none_of,
 )
-from siem.detect.engines.opensearch_values import distinct_values, plan, resolve
+from siem.detect.engines.opensearch_values import distinct_values, families_of, plan, resolve
 from siem.detect.evaluate import matches
 from siem.detect.fieldtypes import field_type
 from siem.detect.rules import Rule
@@ -79,6 +81,16 @@ def index_filter(pattern: str, node: ir.Node) -> dict[str, Any]:
 def ts_micros(doc: dict[str, Any]) -> int:
     ts = doc.get("@timestamp")
     return micros(ts) if isinstance(ts, str) else 0
+
+
+def source_of(rule: Rule, exact: bool) -> Any:
+    """What to fetch of a rule's hits: the whole event, except for a correlation rule's members —
+    the runner only needs when they happened (and the post-filter the fields it reads), and a burst
+    rule can have thousands of them."""
+    if rule.correlation is None:
+        return True
+    wanted = {"@timestamp", "event.ingested"} | (set() if exact else ir.fields_of(rule.condition))
+    return {"includes": sorted(wanted)}
 
 
 def refused_regexp(error: Any) -> bool:
@@ -158,6 +170,9 @@ class OpenSearchEngine:
         self.pattern = store.events_pattern
         self.page = page
         self.min_leaves = min_leaves  # a field's pattern leaves in a batch before its values are listed
+        # the last batch's compiler: the cycle's correlations reuse its decided leaves (select_many
+        # runs first in a cycle; a new batch replaces it)
+        self.batch: Compiler | None = None
 
     # compile ----------------------------------------------------------------------------------
 
@@ -213,6 +228,7 @@ class OpenSearchEngine:
     # the Engine protocol ----------------------------------------------------------------------
 
     def select(self, rule: Rule, scope: Scope) -> Iterator[tuple[str, dict[str, Any]]]:
+        self.batch = None  # a rule selected on its own: this group's correlations decide their own leaves
         types = live_types(self.client, self.pattern, ir.fields_of(rule.condition))
         produced = 0
         try:
@@ -229,7 +245,7 @@ class OpenSearchEngine:
         if dsl == MATCH_NONE:
             return
         query = all_of([scope_query(scope), index_filter(self.pattern, rule.condition), dsl])
-        for hit in self.stream(query, True, scope.timestamp is not None):
+        for hit in self.stream(query, source_of(rule, exact), scope.timestamp is not None):
             doc = hit["_source"]
             if scope.holds(doc) and (exact or matches(rule.condition, doc)):
                 yield hit["_id"], doc
@@ -248,17 +264,19 @@ class OpenSearchEngine:
         pit = self._pit() if rules else None
         if pit is None:
             return out
+        self.batch = None
         try:
-            compiler = self.batch_compiler(rules, pit)
+            compiler = self.batch = self.batch_compiler(rules, pit)
             live: list[tuple[Rule, bool, Cursor]] = []
             scoped = scope_query(scope)
             for rule in rules:
                 dsl, exact = compiler.compile(rule.condition)
                 dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
                 if dsl != MATCH_NONE:
-                    live.append(
-                        (rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, scope.timestamp is not None))
+                    cursor = Cursor(
+                        all_of([scoped, dsl]), source_of(rule, exact), self.page, scope.timestamp is not None
                     )
+                    live.append((rule, exact, cursor))
             while live:
                 lines: list[dict[str, Any]] = []
                 for _rule, _exact, cursor in live:
@@ -270,7 +288,8 @@ class OpenSearchEngine:
                             fallback = Compiler(compiler.types, regexp=False, resolved=compiler.resolved)
                             dsl, exact = fallback.compile(rule.condition)
                             dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
-                            live[n] = (rule, exact, Cursor(all_of([scoped, dsl]), True, self.page, cursor.timed))
+                            source = source_of(rule, exact)
+                            live[n] = (rule, exact, Cursor(all_of([scoped, dsl]), source, self.page, cursor.timed))
                             continue
                         raise RuntimeError(f"rule {rule.id}: {response['error']}")
                     pit = response.get("pit_id", pit)
@@ -284,20 +303,27 @@ class OpenSearchEngine:
         return out
 
     def batch_compiler(self, rules: list[Rule], pit: str) -> Compiler:
-        """A compiler for the batch: live field types, and the pattern leaves on keyword fields the
-        rules read often decided once over the stored values (``opensearch_values``), under ``pit``."""
-        fields = set().union(*(ir.fields_of(r.condition) for r in rules))
+        """A compiler for the batch: live field types, and the pattern leaves the rules share decided
+        once under ``pit`` — on keyword fields over the stored values (``opensearch_values``), on
+        analysed text over the documents a word of the pattern finds (``opensearch_words``)."""
+        conditions = [r.condition for r in rules]
+        fields = set().union(*(ir.fields_of(c) for c in conditions))
         compiler = Compiler(live_types(self.client, self.pattern, fields))
-        wanted = {f: p for f, p in plan(compiler, [r.condition for r in rules]).items() if len(p[0]) >= self.min_leaves}
-        if not wanted:
-            return compiler
-        values = distinct_values(
-            lambda lines: self.client.msearch(body=lines)["responses"],
-            {"id": pit, "keep_alive": KEEP_ALIVE},
-            self.pattern,
-            {field: families for field, (_, families) in wanted.items()},
-        )
-        resolved = resolve(values, {field: leaves for field, (leaves, _) in wanted.items()})
+        at = {"id": pit, "keep_alive": KEEP_ALIVE}
+
+        def msearch(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return self.client.msearch(body=lines)["responses"]
+
+        resolved = {}
+        wanted = {f: p for f, p in plan(compiler, conditions).items() if len(p[0]) >= self.min_leaves}
+        if wanted:
+            values = distinct_values(msearch, at, self.pattern, {f: families for f, (_, families) in wanted.items()})
+            resolved.update(resolve(values, {field: leaves for field, (leaves, _) in wanted.items()}))
+        texts = words.plan(compiler, conditions)
+        if len(texts) >= self.min_leaves:
+            search = partial(self.client.search)
+            families = families_of(conditions)
+            resolved.update(words.resolve(msearch, search, at, self.pattern, texts, families))
         return Compiler(compiler.types, resolved=resolved)
 
     def correlate(self, rule: Rule, scope: Scope) -> list[Window]:

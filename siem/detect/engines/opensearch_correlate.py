@@ -2,11 +2,11 @@
 
 1. A ``composite`` aggregation over the group-by fields, paged with ``after_key`` (no bucket limit),
    computes per group what bounds the condition from above: ``doc_count`` (event_count), the
-   ``cardinality`` of ``condition.field`` (value_count) or how many referenced rules matched at all
+   ``cardinality`` of ``condition.field`` (value_count; for a number or an address, which may have
+   several text forms, its ``value_count``) or how many referenced rules matched at all
    (temporal, through a ``filters`` sub-aggregation). For ``gte``/``gt`` a group whose bound misses
    the threshold cannot satisfy in any window and is dropped; for ``lte``/``lt``/``eq`` (and when a
-   group-by field is not a plain keyword, so a bucket key may not be the event's text form) every
-   group is a candidate.
+   group-by field is neither a plain keyword nor an address) every group is a candidate.
 2. The candidates' member events are streamed (point in time, timestamp order) with only the fields
    the windows need; each referenced rule is a named query, so ``matched_queries`` says which rules
    an event matched (rules that are not exact in DSL are re-checked with ``evaluate.matches``).
@@ -29,7 +29,7 @@ from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
 from siem.detect.windows import Member, Window, group_keys, satisfying
 
-COMPOSITE_PAGE = 1000
+COMPOSITE_PAGE = 10_000
 KEYS_PER_FETCH = 1000
 
 
@@ -49,16 +49,18 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
     for ref in corr.rules:
         fields |= ir.fields_of(ref.condition)
     types = live_types(engine.client, engine.pattern, fields)
-    compiler = Compiler(types, regexp)
+    # leaves the cycle's batch decided over the stored values stay decided (values indexed since then
+    # are in the next cycle's window, whose correlations look at them again)
+    compiler = Compiler(types, regexp, resolved=engine.batch.resolved if engine.batch else None)
     compiled = [compiler.compile(ref.condition) for ref in corr.rules]
     named = [{"bool": {"filter": [dsl], "_name": f"r{i}"}} for i, (dsl, _) in enumerate(compiled) if dsl != MATCH_NONE]
     members = ir.any_of([ref.condition for ref in corr.rules])
     base = all_of([scope_query(scope), index_filter(engine.pattern, members), any_of(named)])
     if base == MATCH_NONE:
         return []
-    keyword_groups = all(types(f).kind == "keyword" and not types(f).flat_root for f in corr.group_by)
+    kinds = {types(f).kind if not types(f).flat_root else "flat_object" for f in corr.group_by}
     candidates: list[tuple[str, ...]] | None = None
-    if corr.op in ("gte", "gt") and keyword_groups and corr.group_by:
+    if corr.op in ("gte", "gt") and kinds <= {"keyword", "ip"} and corr.group_by:
         sub = _bound_aggregation(corr, compiled, types)
         if sub is not None:
             candidates = list(_candidates(engine, base, corr, sub))
@@ -76,7 +78,10 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
         query = base
         wanted = None
         if batch is not None:
-            wanted = set(batch)
+            # an ip bucket key is the address's canonical text, the group key the event's own: the
+            # terms query keeps the candidates' events, and a group it did not pick has a bound under
+            # the threshold (its events here are a subset of all of them), so no window
+            wanted = set(batch) if kinds == {"keyword"} else None
             terms = [{"terms": {f: sorted({key[n] for key in batch})}} for n, f in enumerate(corr.group_by)]
             query = all_of([base, *terms])
         for hit in engine.stream(query, {"includes": includes}, scope.timestamp is not None):
@@ -103,9 +108,14 @@ def _bound_aggregation(corr: Any, compiled: list[tuple[dict[str, Any], bool]], t
     if corr.type == "event_count":
         return {}
     if corr.type == "value_count":
-        if not corr.value_field or types(corr.value_field).kind != "keyword" or types(corr.value_field).flat_root:
-            return None  # bucket values might not be the text forms: no pruning
-        return {"v": {"cardinality": {"field": corr.value_field, "precision_threshold": 40000}}}
+        if not corr.value_field or types(corr.value_field).flat_root:
+            return None
+        kind = types(corr.value_field).kind
+        if kind == "keyword":
+            return {"v": {"cardinality": {"field": corr.value_field, "precision_threshold": 40000}}}
+        if kind in ("long", "ip"):  # one number may have several text forms: count values, not distinct ones
+            return {"v": {"value_count": {"field": corr.value_field}}}
+        return None
     filters = {f"r{i}": dsl for i, (dsl, _) in enumerate(compiled)}
     return {"r": {"filters": {"filters": filters}}}
 

@@ -102,6 +102,19 @@ def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[str, tuple[set[i
     return out
 
 
+def families_of(conditions: list[ir.Node]) -> set[str] | None:
+    """The index families events matching any of the conditions live in (None: any family)."""
+    from siem.sinks.index_layout import family_of
+
+    out: set[str] = set()
+    for condition in conditions:
+        names = datasets(condition)
+        if names is None:
+            return None
+        out |= {family_of(name) for name in names}
+    return out
+
+
 def families_filter(pattern: str, families: set[str] | None) -> dict[str, Any]:
     if families is None:
         return MATCH_ALL

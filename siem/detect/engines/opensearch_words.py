@@ -1,0 +1,101 @@
+"""Batched selection on OpenSearch: pattern leaves on analysed text decided over the documents a word finds.
+
+Why. Rules search ``message`` with case-insensitive patterns that the node verifies through the
+``wildcard`` sub-field — an automaton per leaf per shard, per query (``opensearch_values`` says why
+that is the cost). ``message`` has too many distinct values to list, but it is also analysed: the
+standard analyser breaks words where Unicode word segmentation (UAX #29) must, and lowercases with
+Java's ``toLowerCase``, which folds the Kelvin sign to ``k`` as Python's ``str.lower`` does. So a word
+standing whole inside a pattern — ASCII letters and digits with a breaking character on each side,
+like ``promiscuous`` in ``*entered promiscuous mode*`` or ``bin`` in ``*/bin/sh -i*`` — is a token of
+every message the pattern matches, and a plain ``term`` query on it finds a superset of the leaf's
+documents without building any automaton.
+
+What. One ``_msearch`` counts each word's documents (in the families the rules read, under the
+batch's point in time); the words found in at most ``MAX_CANDIDATES`` documents in all are fetched in
+one search, each leaf is evaluated on the documents its word found with the reference evaluator, and
+becomes a ``terms`` query on the ids it accepts. A leaf with no such word, or a word too common, stays
+as it is. Document ids are unique across the events indices (they hash the source object and
+position).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from siem.detect import ir
+from siem.detect.engines.opensearch_dsl import Compiler, all_of, any_of
+from siem.detect.engines.opensearch_values import Resolved, _leaves, families_filter
+from siem.detect.evaluate import matches
+
+MAX_CANDIDATES = 10_000  # documents fetched for all words of a batch (one page: index.max_result_window)
+# Characters at which Unicode word segmentation (UAX #29, Lucene's StandardTokenizer) always breaks,
+# whatever is beside them: not letters, digits, ``_``, nor the in-word punctuation ``' . : , ;``.
+_BREAK = re.escape(' !"#$%&()*+-/<=>?@[\\]^`{|}~')
+_WORD = re.compile(rf"(?<=[{_BREAK}])[A-Za-z0-9]{{3,255}}(?=[{_BREAK}])")
+
+
+def word_of(leaf: ir.Str) -> str | None:
+    """The longest whole word of the pattern's literal text (lowered), or None."""
+    found = [w for part in leaf.parts if isinstance(part, str) for w in _WORD.findall(part)]
+    return max(found, key=len).lower() if found else None
+
+
+def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[ir.Str, tuple[str, str]]:
+    """String leaves on analysed text fields → (field, word)."""
+    out: dict[ir.Str, tuple[str, str]] = {}
+    for condition in conditions:
+        for leaf in _leaves(condition):
+            if isinstance(leaf, ir.Str) and compiler.types(leaf.field).kind == "match_only_text":
+                word = word_of(leaf)
+                if word is not None:
+                    out[leaf] = (leaf.field, word)
+    return out
+
+
+def resolve(
+    msearch: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    search: Callable[..., dict[str, Any]],
+    pit: dict[str, Any],
+    pattern: str,
+    words: dict[ir.Str, tuple[str, str]],
+    families: set[str] | None,
+) -> Resolved:
+    """Each leaf whose word is rare enough → ("_id", the ids of the documents it matches)."""
+    scope = families_filter(pattern, families)
+    terms = sorted(set(words.values()))
+    lines: list[dict[str, Any]] = []
+    for field, word in terms:
+        query = all_of([scope, {"term": {field: word}}])
+        lines += [{}, {"size": 0, "track_total_hits": MAX_CANDIDATES + 1, "query": query, "pit": pit}]
+    counts = {}
+    for term, response in zip(terms, msearch(lines), strict=True):
+        if "error" in response:
+            raise RuntimeError(f"counting documents with {term[1]!r}: {response['error']}")
+        counts[term] = response["hits"]["total"]["value"]
+    chosen, total = set(), 0
+    for term in sorted(terms, key=lambda t: counts[t]):
+        if total + counts[term] > MAX_CANDIDATES:
+            break
+        chosen.add(term)
+        total += counts[term]
+    if not chosen:
+        return {}
+    hits: list[dict[str, Any]] = []
+    if total:
+        fields = sorted({field for field, _ in chosen})
+        named = [{"term": {field: {"value": word, "_name": f"{field} {word}"}}} for field, word in sorted(chosen)]
+        query = all_of([scope, any_of(named)])
+        body = {"size": MAX_CANDIDATES, "query": query, "_source": {"includes": fields}, "pit": pit}
+        hits = search(body=body)["hits"]["hits"]
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {term: [] for term in chosen}
+    for hit in hits:  # each leaf is evaluated on the documents its own word found
+        for name in hit.get("matched_queries", ()):
+            field, _, word = name.rpartition(" ")
+            found[(field, word)].append(hit)
+    out: Resolved = {}
+    for leaf, term in words.items():
+        if term in chosen:
+            out[leaf] = ("_id", sorted(hit["_id"] for hit in found[term] if matches(leaf, hit["_source"])))
+    return out
