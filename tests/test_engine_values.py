@@ -16,6 +16,7 @@ from siem.detect.engines.memory import MemoryEngine
 from siem.detect.engines.opensearch import OpenSearchEngine
 from siem.detect.engines.opensearch_dsl import Compiler
 from siem.detect.engines.opensearch_values import _accepted, plan
+from siem.detect.engines.opensearch_words import word_of
 from siem.pipeline import Event
 from siem.sinks.opensearch import OpenSearchStore
 from siem.templates import install_templates
@@ -136,3 +137,38 @@ def test_case_folding_regexp_on_a_wildcard_field_gets_an_ngram_hint_and_stays_ex
     assert "regexp" in dsl["bool"]["filter"][1]
     found = [i for i, _ in OpenSearchEngine(store).select(make_rule(leaf, "smash"), Scope())]
     assert found == ["w04", "w05"]
+
+
+def test_a_whole_word_of_a_pattern_is_one_the_analyser_must_have_indexed() -> None:
+    assert word_of(contains("message", "entered promiscuous mode")) == "promiscuous"
+    assert word_of(contains("message", "/bin/sh -i")) == "bin"
+    assert word_of(contains("message", "0bin0sh1")) is None  # no breaking character around it
+    assert word_of(contains("message", "a.example.com/x")) is None  # "." and ":" do not break a word
+    assert word_of(S("message", "User Root* logged")) is None  # each word touches an edge of its chunk
+    assert word_of(S("message", "*Failed for INVALID user *")) == "invalid"  # the longest, lowered
+
+
+def test_message_patterns_are_decided_over_the_documents_their_word_finds(store) -> None:
+    """``smashing`` is a token of every message ``*stack smashing detected*`` matches, the Kelvin-sign
+    spelling included; the reference then decides on those documents only."""
+    engine = OpenSearchEngine(store, min_leaves=1)
+    smash = make_rule(contains("message", "stack smashing detected"), "smash")
+    pit = engine._pit()
+    try:
+        compiler = engine.batch_compiler([smash], pit)
+    finally:
+        engine._close(pit)
+    assert compiler.resolved[contains("message", "stack smashing detected")] == ("_id", ["w04", "w05"])
+    many = engine.select_many([smash], Scope())
+    assert [i for i, _ in many["smash"]] == ["w04", "w05"]
+
+
+def test_a_scope_covers_only_scopes_inside_it_on_every_bound() -> None:
+    day = Scope(timestamp=("2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"))
+    assert day.covers(Scope(timestamp=("2024-03-01T10:00:00Z", "2024-03-01T11:00:00Z")))
+    assert day.covers(day)
+    assert not day.covers(Scope(timestamp=("2024-02-29T23:59:59.999999Z", "2024-03-01T11:00:00Z")))
+    assert not day.covers(Scope())  # unbounded is wider
+    assert Scope().covers(day)
+    window = Scope(ingested=("2024-03-01T10:00:00Z", "2024-03-01T10:05:00Z"))
+    assert not window.covers(day)  # a scheduled batch says nothing about events ingested before it

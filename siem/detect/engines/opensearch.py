@@ -108,7 +108,7 @@ class Cursor:
     def __init__(self, query: dict[str, Any], source: Any = True, page: int = PAGE, timed: bool = False) -> None:
         self.query = query
         self.source = source
-        self.page = page
+        self.page = page if source is True else page * 10  # a few fields per hit: ten times as many
         # missing (no @timestamp: first, like ts 0; skipped when the scope bounds @timestamp) → page ⇄ group → done
         self.phase = "page" if timed else "missing"
         self.timed = timed
@@ -170,9 +170,9 @@ class OpenSearchEngine:
         self.pattern = store.events_pattern
         self.page = page
         self.min_leaves = min_leaves  # a field's pattern leaves in a batch before its values are listed
-        # the last batch's compiler: the cycle's correlations reuse its decided leaves (select_many
-        # runs first in a cycle; a new batch replaces it)
-        self.batch: Compiler | None = None
+        # the last batch's compiler and scope: the group's correlations reuse its decided leaves when
+        # they look within that scope (select_many runs first for a group; anything else clears it)
+        self.batch: tuple[Compiler, Scope] | None = None
 
     # compile ----------------------------------------------------------------------------------
 
@@ -266,7 +266,8 @@ class OpenSearchEngine:
             return out
         self.batch = None
         try:
-            compiler = self.batch = self.batch_compiler(rules, pit)
+            compiler = self.batch_compiler(rules, pit, scope)
+            self.batch = (compiler, scope)
             live: list[tuple[Rule, bool, Cursor]] = []
             scoped = scope_query(scope)
             for rule in rules:
@@ -302,14 +303,16 @@ class OpenSearchEngine:
             self._close(pit)
         return out
 
-    def batch_compiler(self, rules: list[Rule], pit: str) -> Compiler:
+    def batch_compiler(self, rules: list[Rule], pit: str, scope: Scope | None = None) -> Compiler:
         """A compiler for the batch: live field types, and the pattern leaves the rules share decided
-        once under ``pit`` — on keyword fields over the stored values (``opensearch_values``), on
-        analysed text over the documents a word of the pattern finds (``opensearch_words``)."""
+        once under ``pit``, among the events in ``scope`` — on keyword fields over the stored values
+        (``opensearch_values``), on analysed text over the documents a word of the pattern finds
+        (``opensearch_words``)."""
         conditions = [r.condition for r in rules]
         fields = set().union(*(ir.fields_of(c) for c in conditions))
         compiler = Compiler(live_types(self.client, self.pattern, fields))
         at = {"id": pit, "keep_alive": KEEP_ALIVE}
+        scoped = scope_query(scope) if scope is not None else MATCH_ALL
 
         def msearch(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return self.client.msearch(body=lines)["responses"]
@@ -317,13 +320,14 @@ class OpenSearchEngine:
         resolved = {}
         wanted = {f: p for f, p in plan(compiler, conditions).items() if len(p[0]) >= self.min_leaves}
         if wanted:
-            values = distinct_values(msearch, at, self.pattern, {f: families for f, (_, families) in wanted.items()})
+            homes = {field: families for field, (_, families) in wanted.items()}
+            values = distinct_values(msearch, at, self.pattern, homes, scoped)
             resolved.update(resolve(values, {field: leaves for field, (leaves, _) in wanted.items()}))
         texts = words.plan(compiler, conditions)
         if len(texts) >= self.min_leaves:
             search = partial(self.client.search)
             families = families_of(conditions)
-            resolved.update(words.resolve(msearch, search, at, self.pattern, texts, families))
+            resolved.update(words.resolve(msearch, search, at, self.pattern, texts, families, scoped))
         return Compiler(compiler.types, resolved=resolved)
 
     def correlate(self, rule: Rule, scope: Scope) -> list[Window]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from siem.detect import ir
 from siem.detect.engines import datasets
-from siem.detect.engines.opensearch_dsl import MATCH_ALL, Compiler, any_of
+from siem.detect.engines.opensearch_dsl import MATCH_ALL, Compiler, all_of, any_of
 from siem.detect.evaluate import _regex, wildcard_regex
 
 MAX_VALUES = 20_000  # distinct values of one field worth listing
@@ -127,8 +127,10 @@ def distinct_values(
     pit: dict[str, Any],
     pattern: str,
     wanted: dict[str, set[str] | None],
+    scoped: dict[str, Any] = MATCH_ALL,
 ) -> dict[str, list[str]]:
-    """field → every distinct value in its families, for the fields with at most MAX_VALUES of them.
+    """field → every distinct value in its families (among the events ``scoped`` selects: a rule's
+    query is only ever asked within its batch's scope), for the fields with at most MAX_VALUES of them.
 
     One ``_msearch``: a search per family set, each a ``terms`` aggregation per field asking for one
     more bucket than MAX_VALUES. Complete when no document was left out (``sum_other_doc_count`` 0,
@@ -139,7 +141,7 @@ def distinct_values(
     lines: list[dict[str, Any]] = []
     for families, fields in groups.items():
         aggs = {f"f{n}": {"terms": {"field": field, "size": MAX_VALUES + 1}} for n, field in enumerate(fields)}
-        query = families_filter(pattern, None if families is None else set(families))
+        query = all_of([scoped, families_filter(pattern, None if families is None else set(families))])
         lines += [{}, {"size": 0, "track_total_hits": False, "query": query, "aggs": aggs, "pit": pit}]
     found: dict[str, list[str]] = {}
     for fields, response in zip(groups.values(), msearch(lines), strict=True):
