@@ -1,12 +1,19 @@
-"""Parse + normalize throughput per dataset, single process, against a floor measured in the same run.
+"""Parse + normalize throughput per dataset, one process, against a floor measured in the same run.
 
 The floor is what any parser must pay: decompress, split into records, and one regex match (text
-formats) or one orjson parse (JSON formats) per record. The ratio floor/ours says how much of the
-time is our mapping; absolute events/s drift with the machine, the ratio much less.
+formats) or one orjson parse (JSON formats) per record. The ratio ours/floor says how close to it
+we are; absolute events/s drift with the machine, the ratios much less. Rounds are interleaved so
+that drift (other processes on the machine) hits every column alike.
 
-    .venv/bin/python bench/parse_throughput.py [--records 200000] [--rounds 3] [--only aws.alb ...]
+For a log type with a fast path (siem/fast/) the in-process run is timed with it ("fast") and
+without it ("ref", SIEM_FAST_PATH=off), and so is the real CLI, `siem parse --type X file` with its
+output to /dev/null, in a subprocess (interpreter start included, about a second).
 
-Inputs are the shared samples (../shared/samples) repeated up to --records records and gzipped.
+    .venv/bin/python bench/parse_throughput.py [--records 200000] [--rounds 3] [--only aws.alb ...] [--no-cli]
+
+Inputs: ALB and VPC flow (v2 and v5) are representative generated logs (bench/representative.py:
+full HTTP lines, every field varying); the others are the shared samples (../shared/samples)
+repeated up to --records records. All gzipped.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +35,9 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from representative import alb_lines, vpcflow_lines  # noqa: E402
 
 from siem import formats  # noqa: E402
 from siem.formats.base import ParseOptions  # noqa: E402
@@ -38,10 +50,11 @@ _ANY_LINE = re.compile(rb"^(\S+) (\S+) (\S+)")
 
 # dataset -> (sample files whose records are repeated, floor kind, records per line-group)
 INPUTS: dict[str, tuple[list[str], str]] = {
-    "aws.alb": (["alb/test-alb.log", "alb/alb_al_valid_logs.log"], "regex"),
+    "aws.alb": (["generated"], "regex"),
     "aws.waf": (["waf/test-waf.log"], "json"),
     "aws.cloudtrail": (["cloudtrail/cloudtrail_log.json"], "records-json"),
-    "aws.vpcflow": (["vpcflow/test-extra-samples.log"], "regex"),
+    "aws.vpcflow v2": (["generated"], "regex"),
+    "aws.vpcflow v5": (["generated"], "regex"),
     "aws.route53_resolver": (["route53_resolver/test-route53.log"], "json"),
     "aws.network_firewall": (["network_firewall/test-firewall.log"], "json"),
     "kubernetes.audit": (["k8s_audit/exec_pod.json"], "json"),
@@ -58,7 +71,11 @@ INPUTS: dict[str, tuple[list[str], str]] = {
 def build_input(dataset: str, records: int, workdir: Path) -> tuple[Path, int]:
     """A gzip file of about `records` records; returns its path and the record count."""
     files, kind = INPUTS[dataset]
-    if kind == "records-json":
+    if files == ["generated"]:
+        lines = alb_lines(records) if dataset == "aws.alb" else vpcflow_lines(records, int(dataset[-1]))
+        body = b"\n".join(lines) + b"\n"
+        count = len(lines)
+    elif kind == "records-json":
         base: list[bytes] = []
         for name in files:
             base += [orjson.dumps(r) for r in orjson.loads((SAMPLES / name).read_bytes())["Records"]]
@@ -75,7 +92,7 @@ def build_input(dataset: str, records: int, workdir: Path) -> tuple[Path, int]:
         reps = max(1, records // len(lines))
         body = b"\n".join(lines * reps) + b"\n"
         count = len(lines) * reps
-    path = workdir / f"{dataset}.gz"
+    path = workdir / f"{dataset.replace(' ', '-')}.gz"
     path.write_bytes(gzip.compress(body, compresslevel=6))
     return path, count
 
@@ -97,7 +114,9 @@ def floor(path: Path, kind: str) -> int:
     return n
 
 
-def ours(path: Path, dataset: str) -> int:
+def ours(path: Path, dataset: str, fast: bool = True) -> int:
+    """Events of the file through parse_object in this process, with or without the fast path."""
+    os.environ["SIEM_FAST_PATH"] = "on" if fast else "off"
     n = 0
     forced = formats.get(dataset)
     for obj in local_objects(path):
@@ -107,10 +126,33 @@ def ours(path: Path, dataset: str) -> int:
     return n
 
 
+def cli(path: Path, dataset: str, count: int, fast: bool) -> int:
+    """`siem parse` in a subprocess, its events to /dev/null; returns the record count it was given."""
+    env = {**os.environ, "SIEM_FAST_PATH": "on" if fast else "off"}
+    command = [sys.executable, "-m", "siem.cli", "parse", "--type", dataset, str(path)]
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO, check=False)
+    return count
+
+
 def timed(fn: Callable[[], int]) -> tuple[float, int]:
     start = time.perf_counter()
     n = fn()
     return time.perf_counter() - start, n
+
+
+def _row(rate: dict[str, float]) -> str:
+    """The rates and ratios of one dataset; '-' where a column was not measured."""
+
+    def cell(key: str, width: int) -> str:
+        return f"{rate[key]:>{width},.0f}" if key in rate else f"{'-':>{width}}"
+
+    def ratio(a: str, b: str, width: int) -> str:
+        return f"{rate[a] / rate[b]:>{width}.2f}" if a in rate and b in rate else f"{'-':>{width}}"
+
+    return (
+        f"{cell('floor', 12)} {cell('fast', 10)} {cell('ref', 10)} {ratio('fast', 'ref', 8)} "
+        f"{cell('cli fast', 9)} {cell('cli ref', 9)} {ratio('cli fast', 'cli ref', 7)} {ratio('cli fast', 'floor', 14)}"
+    )
 
 
 def main() -> None:
@@ -118,23 +160,41 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--no-cli", action="store_true", help="skip the `siem parse` subprocess runs")
     args = parser.parse_args()
     registered = formats.registry()
-    datasets = [d for d in (args.only or INPUTS) if d in registered]
-    print(f"{'dataset':22} {'records':>8} {'ours ev/s':>11} {'floor rec/s':>12} {'ours/floor':>10}")
+    datasets = [d for d in (args.only or INPUTS) if d.split(" ")[0] in registered]
+    print(
+        f"{'dataset':20} {'records':>8} {'floor rec/s':>12} {'fast ev/s':>10} {'ref ev/s':>10} {'fast/ref':>8} "
+        f"{'cli fast':>9} {'cli ref':>9} {'cli f/r':>7} {'cli fast/floor':>14}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset in datasets:
-            path, count = build_input(dataset, args.records, Path(tmp))
-            kind = INPUTS[dataset][1]
-            ours_t, floor_t = [], []
-            events = 0
-            for _ in range(args.rounds):  # interleaved, so drift hits both alike
-                t, events = timed(lambda: ours(path, dataset))  # noqa: B023
-                ours_t.append(t)
-                t, _ = timed(lambda: floor(path, kind))  # noqa: B023
-                floor_t.append(t)
-            o, f = statistics.median(ours_t), statistics.median(floor_t)
-            print(f"{dataset:22} {count:>8} {events / o:>11,.0f} {count / f:>12,.0f} {f / o:>10.2f}")
+        for name in datasets:
+            dataset = name.split(" ")[0]
+            path, count = build_input(name, args.records, Path(tmp))
+            kind = INPUTS[name][1]
+            has_fast = hasattr(registered[dataset], "batch_mapper")
+            runs: dict[str, Callable[[], int]] = {
+                "floor": lambda: floor(path, kind),  # noqa: B023
+                "fast": lambda: ours(path, dataset, True),  # noqa: B023
+            }
+            if has_fast:
+                runs["ref"] = lambda: ours(path, dataset, False)  # noqa: B023
+            if not args.no_cli:
+                runs["cli fast"] = lambda: cli(path, dataset, count, True)  # noqa: B023
+                if has_fast:
+                    runs["cli ref"] = lambda: cli(path, dataset, count, False)  # noqa: B023
+            times: dict[str, list[float]] = {key: [] for key in runs}
+            events = count
+            for _ in range(args.rounds):  # interleaved, so drift hits every column alike
+                for key, fn in runs.items():
+                    t, n = timed(fn)
+                    times[key].append(t)
+                    if key == "fast":
+                        events = n
+            rate = {key: (count if key == "floor" else events) / statistics.median(ts) for key, ts in times.items()}
+            print(f"{name:20} {count:>8} " + _row(rate))
+    os.environ.pop("SIEM_FAST_PATH", None)
 
 
 if __name__ == "__main__":

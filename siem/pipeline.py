@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+import orjson
+
 from siem import formats, limits
 from siem.formats.base import BadRecord, LogType, ParseOptions, Skipped, UnknownFormatError
 from siem.formats.decompress import open_decompressed
@@ -23,11 +25,36 @@ from siem.sources import SourceObject, aws_key_context
 RAW_LIMIT = 16 * 1024  # dead letters keep this much of the raw record
 
 
-@dataclass(slots=True)
 class Event:
-    id: str
-    dataset: str
-    doc: dict[str, Any]
+    """One mapped event. A batch fast path (siem/fast/) serialises once: it gives `raw`, the document
+    as JSON bytes, which sinks write as they are; `doc` is then decoded from it on first use only.
+    `raw` stays the event's serialisation: a consumer must not change a raw event's `doc`."""
+
+    __slots__ = ("_doc", "dataset", "id", "raw")
+
+    def __init__(self, id: str, dataset: str, doc: dict[str, Any] | None = None, raw: bytes | None = None) -> None:
+        self.id = id
+        self.dataset = dataset
+        self._doc = doc
+        self.raw = raw
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        if self._doc is None:
+            self._doc = orjson.loads(self.raw or b"{}")
+        return self._doc
+
+    @doc.setter
+    def doc(self, value: dict[str, Any]) -> None:
+        self._doc, self.raw = value, None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.id, self.dataset, self.doc) == (other.id, other.dataset, other.doc)
+
+    def __repr__(self) -> str:
+        return f"Event(id={self.id!r}, dataset={self.dataset!r}, doc={self.doc!r})"
 
 
 @dataclass(slots=True)
@@ -113,6 +140,15 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def has_unmapped(event: Event) -> bool:
+    """Does the event list app fields it could not map (``siem.unmapped``)? A pre-serialised event is
+    decoded only if its bytes could hold that key: decoding every fast-path event again would cost
+    more than mapping it did."""
+    if event.raw is not None and b'"unmapped"' not in event.raw:
+        return False
+    return bool(event.doc.get("siem", {}).get("unmapped"))
+
+
 def _raw_text(raw: Any) -> str:
     if isinstance(raw, bytes):
         return raw[:RAW_LIMIT].decode("utf-8", errors="replace")
@@ -150,7 +186,10 @@ def parse_object(
             dataset = log_type.dataset
             to_ecs = log_type.to_ecs
             enrich = options.enrich
-            for item in log_type.records(stream, options):
+            # a batch fast path (siem/fast/) when the log type has one; enrichment needs dicts
+            batch = getattr(log_type, "batch_mapper", None) if enrich is None else None
+            records = batch(stream, options, ctx) if batch is not None else log_type.records(stream, options)
+            for item in records:
                 while oversized:  # records framing skipped for their length (iter_lines)
                     bad = oversized.pop(0)
                     yield DeadLetter(obj.path, bad.offset, "frame", bad.reason, dataset, _raw_text(bad.raw))
@@ -161,6 +200,9 @@ def parse_object(
                     yield item
                     continue
                 position, raw = item
+                if type(raw) is Event:  # mapped and finalized by the fast path
+                    yield raw
+                    continue
                 try:
                     doc = to_ecs(raw, options)
                 except Exception as exc:  # one bad record must not stop the object
@@ -249,7 +291,7 @@ def run(
                 summary.records += 1
                 summary.events += 1
                 summary.by_dataset[item.dataset] += 1
-                if item.doc.get("siem", {}).get("unmapped"):
+                if has_unmapped(item):
                     summary.fields_unmapped += 1
                 batch.append(item)
                 if len(batch) >= batch_size:

@@ -8,11 +8,14 @@ Field order: https://docs.aws.amazon.com/elasticloadbalancing/latest/application
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
+from siem import fast
+from siem.fast import alb as fast_alb
 from siem.formats._http_common import put_url
-from siem.formats.base import LineFormat, ParseOptions, RecordError, head_lines
-from siem.normalize import valid_ip
+from siem.formats.base import BadRecord, LineFormat, ParseOptions, Record, RecordError, head_lines
+from siem.normalize import ObjectContext, valid_ip
 
 # One token: a quoted string (with backslash escapes) or a run of non-space characters.
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
@@ -296,6 +299,13 @@ class AlbLogType(LineFormat):
                 return _connection_log(tokens)
             return _classic(tokens)
         raise RecordError(f"unknown ELB line type {kind[:40]!r}")
+
+    def batch_mapper(self, stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord]:
+        """Records with the plain HTTP access lines already mapped by the fast path (siem/fast/alb.py);
+        the pipeline maps the rest with to_ecs, so every document and dead letter is this module's."""
+        if not fast.enabled():
+            return self.records(stream, options)
+        return fast_alb.map_stream(stream, options, ctx)
 
 
 LOG_TYPE = AlbLogType()

@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from siem import fast
+from siem.fast import vpcflow as fast_vpcflow
 from siem.formats._network import TRANSPORT_BY_NUMBER, community_id, epoch_iso, tcp_flag_names
 from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, head_lines, iter_lines
-from siem.normalize import valid_ip
+from siem.normalize import ObjectContext, valid_ip
 
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
@@ -252,6 +254,15 @@ class VpcFlowLogType:
         elif len(tokens) != len(keys):
             raise RecordError(f"{len(tokens)} fields but the object's header line names {len(keys)}")
         return _map(keys, tokens)
+
+    def batch_mapper(
+        self, stream: BinaryIO, options: ParseOptions, ctx: ObjectContext
+    ) -> Iterator[Record | BadRecord | Skipped]:
+        """Records with the default-layout lines already mapped by the fast path (siem/fast/vpcflow.py);
+        the pipeline maps the rest with to_ecs, so every document and dead letter is this module's."""
+        if not fast.enabled():
+            return self.records(stream, options)
+        return fast_vpcflow.map_stream(stream, options, ctx)
 
 
 LOG_TYPE = VpcFlowLogType()
