@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +26,7 @@ from siem.pipeline import DeadLetter, Event, RunSummary, run
 from siem.progress import Progress
 from siem.sinks import Store, open_store
 from siem.sources import SourceObject
+from siem.sources.read_ahead import read_ahead
 from siem.sources.selection import Selection
 
 
@@ -90,6 +93,13 @@ def _selection(args: argparse.Namespace) -> Selection:
     return selection
 
 
+def _ndjson_line(e: Event) -> bytes:
+    """The event as `siem parse` prints it, "_id" first; a fast path's JSON bytes are copied, not re-encoded."""
+    if e.raw is not None:
+        return b'{"_id":' + orjson.dumps(e.id) + b"," + e.raw[1:] + b"\n"
+    return orjson.dumps({"_id": e.id, **e.doc}) + b"\n"
+
+
 class NdjsonSink:
     """`siem parse` output: events to a stream, dead letters to a file (or stderr)."""
 
@@ -99,7 +109,7 @@ class NdjsonSink:
         self.dead_letter = dead_letter
 
     def write(self, events: list[Event]) -> list[DeadLetter]:
-        payload = b"".join(orjson.dumps({"_id": e.id, **e.doc}) + b"\n" for e in events)
+        payload = b"".join(_ndjson_line(e) for e in events)
         if self.out is not None:
             self.out.write(payload)
         else:
@@ -161,19 +171,32 @@ def _open_store_for_writing(settings: Settings, install: bool = True) -> Store:
     return store
 
 
+@contextmanager
 def _loader(
     store: Store,
     settings: Settings,
     dataset: str | None,
     progress: Progress | None = None,
     commit_seconds: float | None = None,
-) -> Callable[..., RunSummary]:
-    """A function loading objects into the store, recording each finished one in the store's ledger."""
-    router, options = Router(settings.routes), settings.parse_options()
+    workers: int = 1,
+    endpoint_url: str | None = None,
+) -> Iterator[Callable[..., RunSummary]]:
+    """A function loading objects into the store, recording each finished one in the store's ledger: in
+    this process (workers 1), or parsed by that many processes (siem/parallel.py) ended on exit."""
     ledger = ledger_for(store)
     recorder = Recorder(ledger) if ledger is not None else None
+    if workers > 1:
+        from siem.parallel import ParallelLoader
+
+        with ParallelLoader(
+            store, settings, dataset, workers, progress, recorder, commit_seconds, endpoint_url
+        ) as parallel:
+            yield parallel
+        return
+    router, options = Router(settings.routes), settings.parse_options()
 
     def load(objects: Iterable[SourceObject], summary: RunSummary | None = None) -> RunSummary:
+        objects = read_ahead(objects)  # the next S3 object downloads while this one is parsed
         if progress is not None:
             objects = progress.objects(objects)
         return run(
@@ -188,7 +211,7 @@ def _loader(
             commit_seconds=commit_seconds,
         )
 
-    return load
+    yield load
 
 
 class _Interrupt:
@@ -225,6 +248,7 @@ class _Interrupt:
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     dataset = dataset_arg(args.type)
+    workers = _workers(args.workers, settings)
     if args.checkpoint_seconds < 0:
         raise UserError(f"--checkpoint-seconds {args.checkpoint_seconds}: must be 0 or more")
     selection = _selection(args)
@@ -241,8 +265,13 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             if not any(source.startswith("s3://") for source in args.sources):
                 objects = list(objects)  # local files are listed whole anyway: the total (and an ETA) is known
                 total = len(objects)
-            with Progress("load", summary, total) as progress:
-                load = _loader(store, settings, dataset, progress, args.checkpoint_seconds)
+                workers = _local_workers(workers, objects, bool(args.workers or settings.load["workers"]))
+            with (
+                Progress("load", summary, total) as progress,
+                _loader(
+                    store, settings, dataset, progress, args.checkpoint_seconds, workers, args.endpoint_url
+                ) as load,
+            ):
                 load(interrupt.objects(objects), summary)
             summary.objects_skipped = skip.skipped if skip is not None else 0
             store.refresh()
@@ -277,6 +306,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     endpoint = settings.sqs["endpoint_url"]
     sqs = boto3.client("sqs", endpoint_url=endpoint) if endpoint else boto3.client("sqs")
     s3 = s3_client(settings.s3["endpoint_url"])
+    workers = _workers(args.workers, settings)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -287,8 +317,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     store = _open_store_for_writing(settings)
     total = RunSummary()
     try:
-        with Progress("worker", total) as progress:
-            load = _loader(store, settings, dataset_arg(args.type), progress)
+        with (
+            Progress("worker", total) as progress,
+            _loader(store, settings, dataset_arg(args.type), progress, workers=workers) as load,
+        ):
             while not stopping:
                 stats = drain_once(sqs, queue_url, s3, store, load, wait_seconds=settings.sqs["wait_seconds"])
                 total.add(stats.summary)
@@ -313,6 +345,26 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if total.ok else 1
 
 
+def _workers(given: int | None, settings: Settings) -> int:
+    """--workers, else load.workers, else the machine's cores: parse processes; 1 parses in this process."""
+    if given is None:
+        return settings.load["workers"] or os.cpu_count() or 1
+    if given < 1:
+        raise UserError(f"--workers {given}: must be 1 or more")
+    return given
+
+
+SMALL_LOAD_BYTES = 1 << 20  # local files smaller than this in all load in this process unless --workers says
+
+
+def _local_workers(workers: int, objects: list[SourceObject], chosen: bool) -> int:
+    """Never more processes than objects, and none for a small local load when the count is the default:
+    starting them (about a second of CPU) would cost more than they save."""
+    if not chosen and sum(obj.size or 0 for obj in objects) < SMALL_LOAD_BYTES:
+        return 1
+    return min(workers, max(len(objects), 1))
+
+
 def _report(summary: RunSummary, store_name: str, as_json: bool) -> None:
     if as_json:
         print(orjson.dumps({"store": store_name, **summary.to_dict()}).decode())
@@ -335,6 +387,9 @@ def cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("installed: " + ", ".join(names))
     return 0
+
+
+WORKERS_HELP = "parse objects in N processes, one writer (default: the machine's cores; 1: in this process)"
 
 
 def register(sub: Any) -> None:
@@ -362,12 +417,14 @@ def register(sub: Any) -> None:
         metavar="S",
         help="record finished objects in the ledger at least this often (default 2; 0: after every object)",
     )
+    p.add_argument("--workers", type=int, metavar="N", help=WORKERS_HELP)
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("worker", help="load objects announced by S3 event notifications on an SQS queue")
     p.add_argument("--queue-url", help="default: sqs.queue_url / SIEM_SQS_QUEUE_URL")
     p.add_argument("--type", help="force a log type instead of routing by key and content")
     p.add_argument("--once", action="store_true", help="process one batch of messages and exit")
+    p.add_argument("--workers", type=int, metavar="N", help=WORKERS_HELP)
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.set_defaults(func=cmd_worker)
 

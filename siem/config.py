@@ -43,6 +43,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "monthly_families": (list, []),  # families that get monthly indices whatever index_period says
     },
     "s3": {"endpoint_url": (str, None)},
+    "load": {"workers": (int, None)},  # parse processes of `siem load` / `siem worker` (None: the machine's cores)
     "embedded": {
         "memory_limit": (str, limits.EMBEDDED_MEMORY_LIMIT),
         "detect_memory_limit": (str, limits.DETECT_MEMORY_LIMIT),
@@ -75,6 +76,7 @@ RANGES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("opensearch", "max_retries"): (0, None),
     ("opensearch", "timeout"): (1, None),
     ("sqs", "wait_seconds"): (0, 20),
+    ("load", "workers"): (1, None),
     ("parse", "syslog_year"): (1, 9999),
     ("detect", "overlap_seconds"): (0, None),
     ("detect", "settle_seconds"): (0, None),
@@ -102,6 +104,7 @@ class Settings:
     apps: tuple[Any, ...] = ()  # siem.formats._app_mapping.AppRoute: app field mappings (`apps:`)
     enrich: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["enrich"].items()})
     embedded: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["embedded"].items()})
+    load: dict[str, Any] = field(default_factory=lambda: {k: d for k, (_, d) in SCHEMA["load"].items()})
 
     @cached_property
     def enricher(self) -> Any:
@@ -250,6 +253,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         apps=apps,
         enrich=sections["enrich"],
         embedded=sections["embedded"],
+        load=sections["load"],
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -199,17 +200,28 @@ class OpenSearchStore:
         kept: list[Event] = []
         lines: list[bytes] = []
         for event in events:
-            try:
-                action = orjson.dumps({"index": {"_index": self.index_for(event), "_id": event.id}})
-                lines.append(action + b"\n" + orjson.dumps(event.doc) + b"\n")
-            except (TypeError, ValueError, KeyError) as exc:  # orjson.JSONEncodeError is a TypeError
-                rejected.append(
-                    self._letter(event, f"event cannot be serialised: {exc}", b"\n" + repr(event.doc).encode())
-                )
+            line = self.encode(event)
+            if isinstance(line, DeadLetter):
+                rejected.append(line)
                 continue
             kept.append(event)
+            lines.append(line)
+        return rejected + self.write_encoded(kept, lines)
+
+    def encode(self, event: Event) -> bytes | DeadLetter:
+        """The event's bulk lines (action and source), or a dead letter when it cannot be serialised.
+        Needs no client: `siem load --workers` encodes in the parse processes."""
+        try:
+            action = orjson.dumps({"index": {"_index": self.index_for(event), "_id": event.id}})
+            return action + b"\n" + (event.raw or orjson.dumps(event.doc)) + b"\n"  # raw: a fast path's JSON
+        except (TypeError, ValueError, KeyError) as exc:  # orjson.JSONEncodeError is a TypeError
+            return self._letter(event, f"event cannot be serialised: {exc}", b"\n" + repr(event.doc).encode())
+
+    def write_encoded(self, events: Sequence[Event], lines: list[bytes]) -> list[DeadLetter]:
+        """Index encoded events (encode); events[i] is read only when line i is rejected."""
+        rejected: list[DeadLetter] = []
         for first, end in self._chunks([len(line) for line in lines]):
-            rejected += self._write_range(kept[first:end], lines[first:end])
+            rejected += self._write_range(events[first:end], lines[first:end])  # type: ignore[arg-type]
         return rejected
 
     def _write_range(self, events: list[Event], lines: list[bytes]) -> list[DeadLetter]:

@@ -153,44 +153,50 @@ def drain_once(
         return stats
     timeout = visibility_timeout or _visibility_timeout(sqs, queue_url)
     with _KeepInvisible(sqs, queue_url, timeout, (m["ReceiptHandle"] for m in messages)) as invisible:
-        for message in messages:
-            stats.messages += 1
+
+        def finish(message: dict[str, Any], delete: bool) -> None:
             try:
-                if _handle(message, queue_url, s3, sink, load, stats):
+                if delete:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                     stats.deleted += 1
                 else:
                     stats.kept += 1
             finally:
                 invisible.done(message["ReceiptHandle"])
+
+        announcing: list[dict[str, Any]] = []
+        refs: list[ObjectRef] = []
+        for message in messages:
+            stats.messages += 1
+            try:
+                refs += object_refs(message["Body"])
+                announcing.append(message)
+            except NotificationError as exc:
+                finish(message, _dead_letter(message, queue_url, exc, sink, stats))
+        if announcing:  # one load for the whole batch: `--workers` parses its objects in parallel
+            try:
+                stats.summary.add(load(s3_object(s3, r.bucket, r.key, r.size, r.etag) for r in refs))
+                loaded = True
+            except Exception:
+                ids = ", ".join(m["MessageId"] for m in announcing)
+                log.exception("messages %s kept on the queue for retry", ids)
+                loaded = False
+            for message in announcing:
+                finish(message, loaded)
     return stats
 
 
-def _handle(
-    message: dict[str, Any],
-    queue_url: str,
-    s3: Any,
-    sink: Sink,
-    load: Callable[[Iterable[SourceObject]], RunSummary],
-    stats: QueueStats,
+def _dead_letter(
+    message: dict[str, Any], queue_url: str, exc: NotificationError, sink: Sink, stats: QueueStats
 ) -> bool:
-    """Process one message; True when it is done with (delete it), False to keep it for a retry."""
+    """Store a message that is not a notification as a dead letter; True when it is (delete the message),
+    False when the store is down (keep it: its letter is written next time)."""
+    path = f"sqs:{queue_url}#{message['MessageId']}"
     try:
-        refs = object_refs(message["Body"])
-    except NotificationError as exc:
-        path = f"sqs:{queue_url}#{message['MessageId']}"
-        try:
-            sink.write_dead_letters([DeadLetter(path, 0, "object", str(exc), None, message["Body"][:16384])])
-        except Exception as store_error:  # the store is down: keep the message, its letter is written next time
-            log.warning("message %s kept on the queue: its dead letter could not be stored: %s", path, store_error)
-            return False
-        stats.summary.dead_lettered += 1
-        stats.summary.errors.append(f"{path}: {exc}")
-        return True
-    try:
-        summary = load(s3_object(s3, ref.bucket, ref.key, ref.size, ref.etag) for ref in refs)
-    except Exception:
-        log.exception("message %s kept on the queue for retry", message["MessageId"])
+        sink.write_dead_letters([DeadLetter(path, 0, "object", str(exc), None, message["Body"][:16384])])
+    except Exception as store_error:
+        log.warning("message %s kept on the queue: its dead letter could not be stored: %s", path, store_error)
         return False
-    stats.summary.add(summary)
+    stats.summary.dead_lettered += 1
+    stats.summary.errors.append(f"{path}: {exc}")
     return True
