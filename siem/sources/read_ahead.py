@@ -38,7 +38,13 @@ def read_ahead(objects: Iterable[SourceObject], limit: int = READ_AHEAD_BYTES) -
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-read-ahead") as pool:
         pending: tuple[SourceObject, Future[bytes] | None] | None = None
         for obj in objects:
-            fetch = pool.submit(_fetch, obj) if _ahead(obj, limit) else None
+            if not _ahead(obj, limit):  # nothing to download ahead: handed over now, not one object late
+                if pending is not None:
+                    yield _from(*pending)
+                    pending = None
+                yield obj
+                continue
+            fetch = pool.submit(_fetch, obj)
             if pending is not None:
                 yield _from(*pending)
             pending = (obj, fetch)
