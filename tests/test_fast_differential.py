@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+import _fast_cases as cases
 import orjson
 import pytest
 from _property_cases import damaged
@@ -28,16 +25,16 @@ from siem import formats
 from siem.cli_load import NdjsonSink
 from siem.fast import chunks as fast_chunks
 from siem.fast.chunks import STATS
-from siem.formats.base import ParseOptions, Skipped
+from siem.formats.base import ParseOptions
 from siem.formats.routing import Router
-from siem.pipeline import DeadLetter, Event, parse_object
+from siem.pipeline import Event, parse_object
 from siem.sinks import EventQuery
 from siem.sinks.embedded import EmbeddedStore
 from siem.sinks.opensearch import OpenSearchStore
 from siem.sources.local import local_objects
 
 REPO = Path(__file__).resolve().parents[1]
-INGESTED = "2026-03-09T00:00:00.000Z"
+INGESTED = cases.INGESTED
 ALB = formats.get("aws.alb")
 DIFF = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -53,56 +50,12 @@ HTTPS = (
 )
 
 
-@contextmanager
-def fast_path(on: bool) -> Iterator[None]:
-    before = os.environ.get("SIEM_FAST_PATH")
-    os.environ["SIEM_FAST_PATH"] = "on" if on else "off"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("SIEM_FAST_PATH", None)
-        else:
-            os.environ["SIEM_FAST_PATH"] = before
-
-
-def run(path: Path, on: bool, options: ParseOptions | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
-    """(events as (id, dataset, JSON with sorted keys), dead letters) of one file through the pipeline."""
-    events: list[Any] = []
-    letters: list[dict[str, Any]] = []
-    with fast_path(on):
-        for obj in local_objects(path):
-            for item in parse_object(obj, Router(), options or ParseOptions(), ALB, ingested=INGESTED):
-                if isinstance(item, Event):
-                    if item.raw is not None:  # the bytes sinks write are orjson's own form (key order aside)
-                        assert orjson.dumps(orjson.loads(item.raw)) == item.raw
-                    events.append((item.id, item.dataset, orjson.dumps(item.doc, option=orjson.OPT_SORT_KEYS)))
-                elif isinstance(item, DeadLetter):
-                    letters.append(item.to_dict())
-                else:
-                    assert isinstance(item, Skipped)
-    return events, letters
-
-
 def assert_same(path: Path, options: ParseOptions | None = None) -> tuple[int, int]:
-    """Fast path and reference agree on the file; returns (lines mapped fast, lines sent to the reference)."""
-    reference = run(path, on=False, options=options)
-    before = dict(STATS)
-    fast = run(path, on=True, options=options)
-    assert fast[0] == reference[0]
-    assert fast[1] == reference[1]
-    return (
-        STATS["aws.alb.fast"] - before.get("aws.alb.fast", 0),
-        STATS["aws.alb.reference"] - before.get("aws.alb.reference", 0),
-    )
+    return cases.assert_same(path, ALB, options)
 
 
 def assert_same_bytes(data: bytes, options: ParseOptions | None = None, name: str = "input.log") -> tuple[int, int]:
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return assert_same(path, options)
+    return cases.assert_same_bytes(data, ALB, options, name)
 
 
 SAMPLE_FILES = sorted(
@@ -299,8 +252,8 @@ def test_corrupt_gzip_tail_gives_the_same_events_and_object_dead_letter(monkeypa
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "x.log.gz"
         path.write_bytes(broken)
-        reference = run(path, on=False)
-        fast = run(path, on=True)
+        reference = cases.outcome(path, False, ALB)
+        fast = cases.outcome(path, True, ALB)
     assert fast == reference
     assert reference[0] and [letter["stage"] for letter in reference[1]] == ["object"]
 
@@ -313,7 +266,7 @@ def test_enrichment_takes_the_reference_path() -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "x.log"
         path.write_text(HTTPS + "\n")
-        with fast_path(True):
+        with cases.fast_path(True):
             items = list(parse_object(next(local_objects(path)), Router(), options, ALB, ingested=INGESTED))
     assert seen == ["138.48.187.150"] and STATS["aws.alb.fast"] == before
     assert isinstance(items[0], Event) and items[0].raw is None
@@ -323,7 +276,7 @@ def test_enrichment_takes_the_reference_path() -> None:
 
 
 def _events(path: Path, on: bool) -> list[Event]:
-    with fast_path(on):
+    with cases.fast_path(on):
         items = parse_object(next(local_objects(path)), Router(), ParseOptions(), ALB, ingested=INGESTED)
         return [item for item in items if isinstance(item, Event)]
 

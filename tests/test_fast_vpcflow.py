@@ -6,14 +6,9 @@ header and header-less objects, custom layouts (always the reference) and edge l
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import orjson
+import _fast_cases as cases
 import pytest
 from _property_cases import damaged
 from hypothesis import HealthCheck, given, settings
@@ -21,14 +16,8 @@ from hypothesis import strategies as st
 from oracle import SAMPLES
 
 from siem import formats
-from siem.fast.chunks import STATS
-from siem.formats.base import ParseOptions, Skipped
-from siem.formats.routing import Router
-from siem.pipeline import DeadLetter, Event, parse_object
-from siem.sources.local import local_objects
 
 REPO = Path(__file__).resolve().parents[1]
-INGESTED = "2026-03-09T00:00:00.000Z"
 VPC = formats.get("aws.vpcflow")
 DIFF = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER = (
@@ -39,47 +28,8 @@ RECORD = (
 )
 
 
-@contextmanager
-def fast_path(on: bool) -> Iterator[None]:
-    before = os.environ.get("SIEM_FAST_PATH")
-    os.environ["SIEM_FAST_PATH"] = "on" if on else "off"
-    try:
-        yield
-    finally:
-        os.environ.pop("SIEM_FAST_PATH", None) if before is None else os.environ.update(SIEM_FAST_PATH=before)
-
-
-def run(path: Path, on: bool) -> list[Any]:
-    """Every item of the file through the pipeline: events as (id, dataset, sorted JSON), the rest as dicts."""
-    out: list[Any] = []
-    with fast_path(on):
-        for obj in local_objects(path):
-            for item in parse_object(obj, Router(), ParseOptions(), VPC, ingested=INGESTED):
-                if isinstance(item, Event):
-                    if item.raw is not None:  # the bytes sinks write are orjson's own form (key order aside)
-                        assert orjson.dumps(orjson.loads(item.raw)) == item.raw
-                    out.append((item.id, item.dataset, orjson.dumps(item.doc, option=orjson.OPT_SORT_KEYS)))
-                elif isinstance(item, DeadLetter):
-                    out.append(item.to_dict())
-                else:
-                    assert isinstance(item, Skipped)
-                    out.append((item.offset, item.reason))
-    return out
-
-
 def assert_same(data: bytes, name: str = "flows.log") -> tuple[int, int]:
-    """Fast path and reference agree; returns (records mapped fast, records sent to the reference)."""
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        reference = run(path, on=False)
-        before = dict(STATS)
-        assert run(path, on=True) == reference
-    return (
-        STATS["aws.vpcflow.fast"] - before.get("aws.vpcflow.fast", 0),
-        STATS["aws.vpcflow.reference"] - before.get("aws.vpcflow.reference", 0),
-    )
+    return cases.assert_same_bytes(data, VPC, name=name)
 
 
 SAMPLE_FILES = sorted(
