@@ -214,12 +214,7 @@ class _Run:
         summary.fields_unmapped += part.unmapped
         for letter in part.letters:
             self._letter(letter)
-            outcome.dead_letters += 1
-            if letter.stage == "object":
-                outcome.failed = True
-                summary.errors.append(letter.reason)
-            else:
-                summary.records += 1
+            outcome.count_letter(letter, summary)
         for letter in part.rejected:
             self._letter(letter)
         self.lines += part.lines

@@ -90,6 +90,15 @@ class ObjectOutcome:
     dead_letters: int = 0
     failed: bool = False
 
+    def count_letter(self, letter: DeadLetter, summary: RunSummary) -> None:
+        """One of the object's dead letters: a failure of the whole object, or one more record."""
+        self.dead_letters += 1
+        if letter.stage == "object":
+            self.failed = True
+            summary.errors.append(letter.reason)
+        else:
+            summary.records += 1
+
 
 @dataclass
 class RunSummary:
@@ -305,12 +314,7 @@ def run(
                 if len(letters) >= limits.MAX_PENDING_LETTERS or letter_bytes >= limits.MAX_PENDING_LETTER_BYTES:
                     flush()  # dead letters are written as they come, not held for the whole run
                 summary.dead_lettered += 1
-                outcome.dead_letters += 1
-                if item.stage == "object":
-                    outcome.failed = True
-                    summary.errors.append(item.reason)
-                else:
-                    summary.records += 1
+                outcome.count_letter(item, summary)
         if outcome.failed:
             summary.objects_failed += 1
         if committed is not None:
