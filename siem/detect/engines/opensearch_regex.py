@@ -20,6 +20,7 @@ from __future__ import annotations
 import _sre
 import re
 import unicodedata
+from array import array
 from functools import lru_cache
 from re import _casefix  # type: ignore[attr-defined]
 from re import _constants as C  # type: ignore[attr-defined]
@@ -40,17 +41,24 @@ class Untranslatable(ValueError):
 
 @lru_cache(maxsize=1)
 def _tables() -> dict[str, Any]:
-    everything = "".join(map(chr, range(MAX_CP + 1)))
+    """Case inverses and class ranges over every code point. Built in blocks of 256: a block that
+    lower-casing leaves unchanged (most of Unicode) holds no character either inverse needs (simple
+    lower-casing changes a character only where full lower-casing does, checked over all of Unicode)."""
+    everything = array("I", range(MAX_CP + 1)).tobytes().decode("utf-32-le", "surrogatepass")
     lower_inv: dict[str, list[str]] = {}
     tolower_inv: dict[int, list[int]] = {}
-    for ch in everything:
-        low = ch.lower()
-        if low != ch and len(low) == 1:
-            lower_inv.setdefault(low, []).append(ch)
-        cp = ord(ch)
-        folded = _sre.unicode_tolower(cp)
-        if folded != cp:
-            tolower_inv.setdefault(folded, []).append(cp)
+    for start in range(0, MAX_CP + 1, 256):
+        block = everything[start : start + 256]
+        if block.lower() == block:
+            continue
+        for ch in block:
+            low = ch.lower()
+            if low != ch and len(low) == 1:
+                lower_inv.setdefault(low, []).append(ch)
+            cp = ord(ch)
+            folded = _sre.unicode_tolower(cp)
+            if folded != cp:
+                tolower_inv.setdefault(folded, []).append(cp)
 
     def runs(rx: str) -> list[tuple[int, int]]:
         return [(m.start(), m.end() - 1) for m in re.finditer(rx, everything)]
