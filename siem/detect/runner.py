@@ -13,7 +13,8 @@ alert is then rebuilt from everything it covers, found by ``@timestamp``:
 * correlation: ``engine.correlate`` over ``@timestamp`` around the new matches
   (``[bucket(min − timespan), bucket_end(max) + timespan)``); the satisfying windows that contain a
   new match name the touched (group, period) alerts, and every satisfying window anchored in such
-  a period is folded into it.
+  a period is folded into it. A retro-hunt does not select a correlation's matches (every member
+  in its range is new): its windows are computed over the range's reach at once.
 
 So an alert is a function of the data only: overlapping windows, reruns, restarts and retro-hunts
 rebuild the same document ("updated" only when count or first/last seen moved); late events
@@ -27,6 +28,7 @@ fails (query error, timeout) is reported, keeps its checkpoint and is retried ne
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -106,9 +108,17 @@ class Runner:
             if self.counter is not None:
                 report.events_scanned += self.counter(scope)
             built: list[tuple[Rule, dict[str, dict[str, Any]]]] = []
-            for rule, matches in self._select_all(members, scope, runs):
+            # a retro-hunt's every member event is new: a correlation needs its windows, not its matches
+            hunted = [r for r in members if retro and r.correlation is not None]
+            selected = [r for r in members if not (retro and r.correlation is not None)]
+            found = ((rule, None) for rule in hunted)
+            for rule, matches in itertools.chain(self._select_all(selected, scope, runs), found):
                 run = runs[id(rule)]
                 try:
+                    if matches is None:
+                        alerts, run.matches = self._hunted_correlation(rule, scope)
+                        built.append((rule, alerts))
+                        continue
                     run.matches = len(matches)
                     built.append((rule, self._alerts(rule, matches, scope) if matches else {}))
                 except Exception as exc:  # one rule's failure never stops the others
@@ -203,19 +213,34 @@ class Runner:
         return out
 
     def _correlation(self, rule: Rule, matches: list[Match]) -> dict[str, dict[str, Any]]:
+        new_ids = {i for i, _ in matches}
+        reach = _spans([_reach(rule, t, t + 1) for t in _times(matches)], join=_JOIN_US)
+        return self._windows(rule, reach, lambda m: m.id in new_ids)[0]
+
+    def _hunted_correlation(self, rule: Rule, scope: Scope) -> tuple[dict[str, dict[str, Any]], int]:
+        """A retro-hunt's correlation: its new matches would be every member event in the scope, so
+        its windows are computed over the scope's reach at once and a member is new when its
+        @timestamp is in the scope (the test ``select`` applies). Returns the alerts and how many
+        member events they cover (the rule's matches: the members of no satisfying window are never
+        read one by one)."""
+        assert scope.timestamp is not None
+        low, high = micros(scope.timestamp[0]), micros(scope.timestamp[1])
+        return self._windows(rule, [_reach(rule, low, high)], lambda m: low <= m.ts < high)
+
+    def _windows(
+        self, rule: Rule, reach: list[tuple[int, int]], is_new: Callable[[Any], bool]
+    ) -> tuple[dict[str, dict[str, Any]], int]:
+        """The alerts of every (group, period) a satisfying window with a new member touches, each
+        folding every satisfying window anchored in that period; and how many new members they hold.
+        Every such window lies inside ``reach`` (``_reach``)."""
         corr = rule.correlation
         assert corr is not None
-        span = _us(corr.timespan)
-        period = _us(rule.suppress.period) if rule.suppress else span
-        # the windows a new match can be in, and every window of the periods those touch
-        reach = [((t - span) // period * period, (t // period + 1) * period + span) for t in _times(matches)]
         windows = {
             (w.group, w.anchor.id): w
-            for low, high in _spans(reach, join=_JOIN_US)
+            for low, high in reach
             for w in self.engine.correlate(rule, Scope(timestamp=(iso(low), iso(high))))
         }.values()
-        new_ids = {i for i, _ in matches}
-        touched = {window_key(rule, w) for w in windows if any(m.id in new_ids for m in w.members)}
+        touched = {window_key(rule, w) for w in windows if any(is_new(m) for m in w.members)}
         chosen: dict[tuple, list] = {}
         for w in windows:
             key = window_key(rule, w)
@@ -238,7 +263,7 @@ class Runner:
                 window_start=min(w.start for w in ws),
                 value=max(w.value for w in ws),
             )
-        return out
+        return out, len({m.id for ws in chosen.values() for w in ws for m in w.members if is_new(m)})
 
     def _fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         docs: dict[str, dict[str, Any]] = {}
@@ -333,6 +358,15 @@ def _by_rule(result: Any, rules: list[Rule]) -> dict[str, list[Match]]:
 # Correlation windows around matches less than an hour apart are computed in one query: reading the
 # base rules' events of the gap costs less than a round trip per match (bench/detect.py).
 _JOIN_US = 3600 * 1_000_000
+
+
+def _reach(rule: Rule, first: int, end: int) -> tuple[int, int]:
+    """Where every window a member at ``[first, end)`` can be in lies, with every window anchored in
+    the periods those touch: ``[period(first − timespan), period_end(end − 1) + timespan)``."""
+    assert rule.correlation is not None
+    span = _us(rule.correlation.timespan)
+    period = _us(rule.suppress.period) if rule.suppress else span
+    return (first - span) // period * period, ((end - 1) // period + 1) * period + span
 
 
 def _spans(intervals: list[tuple[int, int]], join: int = 0) -> list[tuple[int, int]]:
