@@ -10,7 +10,6 @@ and the post-filter for rules that are not exact in DSL. What a rule compiles to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 from opensearchpy.exceptions import TransportError
@@ -325,9 +324,8 @@ class OpenSearchEngine:
             resolved.update(resolve(values, {field: leaves for field, (leaves, _) in wanted.items()}))
         texts = words.plan(compiler, conditions)
         if len(texts) >= self.min_leaves:
-            search = partial(self.client.search)
             families = families_of(conditions)
-            resolved.update(words.resolve(msearch, search, at, self.pattern, texts, families, scoped))
+            resolved.update(words.resolve(self.client.search, at, self.pattern, texts, families, scoped))
         return Compiler(compiler.types, resolved=resolved)
 
     def correlate(self, rule: Rule, scope: Scope) -> list[Window]:

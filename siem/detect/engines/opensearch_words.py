@@ -10,12 +10,12 @@ like ``promiscuous`` in ``*entered promiscuous mode*`` or ``bin`` in ``*/bin/sh 
 every message the pattern matches, and a plain ``term`` query on it finds a superset of the leaf's
 documents without building any automaton.
 
-What. One ``_msearch`` counts each word's documents (in the families the rules read, under the
-batch's point in time); the words found in at most ``MAX_PER_WORD`` documents each, and
-``MAX_CANDIDATES`` in all, are fetched in one search, each leaf is evaluated on the documents its word
-found with the reference evaluator, and becomes a ``terms`` query on the ids it accepts. A leaf with no
-such word, or a word too common, stays as it is. Document ids are unique across the events indices
-(they hash the source object and position).
+What. One ``filters`` aggregation counts each word's documents (in the families the rules read,
+under the batch's point in time; one query, not one per word); the words found in at most
+``MAX_PER_WORD`` documents each, and ``MAX_CANDIDATES`` in all, are fetched in one search, each leaf is
+evaluated on the documents its word found with the reference evaluator, and becomes a ``terms`` query
+on the ids it accepts. A leaf with no such word, or a word too common, stays as it is. Document ids
+are unique across the events indices (they hash the source object and position).
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[ir.Str, tuple[st
 
 
 def resolve(
-    msearch: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     search: Callable[..., dict[str, Any]],
     pit: dict[str, Any],
     pattern: str,
@@ -68,15 +67,10 @@ def resolve(
     """Each leaf whose word is rare enough → ("_id", the ids of the documents in ``scoped`` it matches)."""
     scope = all_of([scoped, families_filter(pattern, families)])
     terms = sorted(set(words.values()))
-    lines: list[dict[str, Any]] = []
-    for field, word in terms:
-        query = all_of([scope, {"term": {field: word}}])
-        lines += [{}, {"size": 0, "track_total_hits": MAX_CANDIDATES + 1, "query": query, "pit": pit}]
-    counts = {}
-    for term, response in zip(terms, msearch(lines), strict=True):
-        if "error" in response:
-            raise RuntimeError(f"counting documents with {term[1]!r}: {response['error']}")
-        counts[term] = response["hits"]["total"]["value"]
+    filters = {f"{field} {word}": {"term": {field: word}} for field, word in terms}
+    body = {"size": 0, "track_total_hits": False, "query": scope, "aggs": {"w": {"filters": {"filters": filters}}}}
+    buckets = search(body={**body, "pit": pit})["aggregations"]["w"]["buckets"]
+    counts = {term: buckets[f"{term[0]} {term[1]}"]["doc_count"] for term in terms}
     chosen, total = set(), 0
     for term in sorted(terms, key=lambda t: counts[t]):
         if counts[term] > MAX_PER_WORD or total + counts[term] > MAX_CANDIDATES:
