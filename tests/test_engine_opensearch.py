@@ -617,3 +617,33 @@ def test_a_regexp_the_node_refuses_falls_back_to_the_prefilter(corr_store, opens
         assert [i for i, _ in many[rule.id]] == want, rule.id
     corr = corr_rule("event_count", [rules[1]], "gte", 1)
     assert shape(engine.correlate(corr, Scope())) == shape(MemoryEngine(docs).correlate(corr, Scope()))
+
+
+def test_a_group_busy_all_hour_but_never_in_a_burst_is_pruned_before_its_events_are_read(corr_store) -> None:
+    """60 logins by one user, one a minute, against "3 within 60 s": the group's count over the hour
+    passes, no two neighbouring minutes do, so not one event is streamed. A burst straddling a
+    minute boundary (two neighbouring buckets) is still found."""
+    steady = [
+        ev(n, f"2024-01-01T00:{n:02d}:30Z", **{"event.action": "ConsoleLogin", "user.name": "kim"}) for n in range(60)
+    ]
+    burst = [
+        ev(101, "2024-01-01T02:00:50Z", **{"event.action": "ConsoleLogin", "user.name": "lee"}),
+        ev(102, "2024-01-01T02:01:05Z", **{"event.action": "ConsoleLogin", "user.name": "lee"}),
+        ev(103, "2024-01-01T02:01:10Z", **{"event.action": "ConsoleLogin", "user.name": "lee"}),
+    ]
+    write(corr_store, steady + burst)
+    rule = corr_rule("event_count", [LOGIN], "gte", 3)
+    engine = OpenSearchEngine(corr_store)
+    streamed: list[str] = []
+    stream = engine.stream
+
+    def counting(*args: Any, **kwargs: Any):
+        for hit in stream(*args, **kwargs):
+            streamed.append(hit["_source"]["user"]["name"])
+            yield hit
+
+    engine.stream = counting  # type: ignore[method-assign]
+    got = engine.correlate(rule, Scope())
+    assert shape(got) == shape(MemoryEngine(steady + burst).correlate(rule, Scope()))
+    assert [(w.group, w.anchor.id) for w in got] == [(("lee",), "e101")]
+    assert streamed == ["lee", "lee", "lee"]

@@ -6,7 +6,9 @@
    several text forms, its ``value_count``) or how many referenced rules matched at all
    (temporal, through a ``filters`` sub-aggregation). For ``gte``/``gt`` a group whose bound misses
    the threshold cannot satisfy in any window and is dropped; for ``lte``/``lt``/``eq`` (and when a
-   group-by field is neither a plain keyword nor an address) every group is a candidate.
+   group-by field is neither a plain keyword nor an address) every group is a candidate. The
+   candidates are then bounded per pair of neighbouring ``timespan``-wide buckets of ``@timestamp``
+   (``_in_time``): a group busy all day but never in one burst is dropped too.
 2. The candidates' member events are streamed (point in time, timestamp order) with only the fields
    the windows need; each referenced rule is a named query, so ``matched_queries`` says which rules
    an event matched (rules that are not exact in DSL are re-checked with ``evaluate.matches``).
@@ -66,6 +68,8 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
         sub = _bound_aggregation(corr, compiled, types)
         if sub is not None:
             candidates = list(_candidates(engine, base, corr, sub))
+            if candidates:
+                candidates = _in_time(engine, base, corr, sub, candidates)
             if not candidates:
                 return []
     includes = sorted(fields | {"@timestamp", "event.ingested"})
@@ -122,19 +126,57 @@ def _bound_aggregation(corr: Any, compiled: list[tuple[dict[str, Any], bool]], t
     return {"r": {"filters": {"filters": filters}}}
 
 
-def _bound(corr: Any, bucket: dict[str, Any]) -> int:
+def _bound(corr: Any, *buckets: dict[str, Any]) -> int:
+    """What bounds the condition over the events of ``buckets`` together."""
     if corr.type == "event_count":
-        return int(bucket["doc_count"])
-    if corr.type == "value_count":
-        return int(bucket["v"]["value"])
-    hit = {name for name, b in bucket["r"]["buckets"].items() if b["doc_count"] > 0}
+        return sum(int(b["doc_count"]) for b in buckets)
+    if corr.type == "value_count":  # distinct values of a union: at most the sum
+        return sum(int(b["v"]["value"]) for b in buckets)
+    hit = {name for b in buckets for name, rb in b["r"]["buckets"].items() if rb["doc_count"] > 0}
     if corr.type == "temporal_ordered" and "r0" not in hit:
         return 0
     return len(hit)
 
 
 def _candidates(engine: OpenSearchEngine, base: dict[str, Any], corr: Any, sub: dict[str, Any]):
+    """The groups whose bound over every event in scope passes the threshold."""
     sources = [{f"g{n}": {"terms": {"field": f}}} for n, f in enumerate(corr.group_by)]
+    for bucket in _buckets(engine, base, sources, sub):
+        if _passes(corr, _bound(corr, bucket)):
+            yield _group(corr, bucket)
+
+
+def _in_time(
+    engine: OpenSearchEngine, base: dict[str, Any], corr: Any, sub: dict[str, Any], candidates: list[tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """The candidates some window could satisfy: a window ``[t, t + timespan)`` lies within two
+    consecutive ``timespan``-wide buckets of ``@timestamp`` (aligned on the epoch; the node keeps
+    milliseconds, floored, which puts an event in the bucket its microseconds do when the timespan
+    is whole milliseconds), so the bounds of two neighbours together bound every window. A group
+    active all day but never in a burst is dropped here, before its events are fetched."""
+    span_us = int(corr.timespan.total_seconds() * 1_000_000)
+    if span_us % 1000:
+        return candidates
+    sources = [{f"g{n}": {"terms": {"field": f}}} for n, f in enumerate(corr.group_by)]
+    sources.append({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{span_us // 1000}ms"}}})
+    kept: set[tuple[str, ...]] = set()
+    for start in range(0, len(candidates), KEYS_PER_FETCH):
+        batch = candidates[start : start + KEYS_PER_FETCH]
+        terms = [{"terms": {f: sorted({key[n] for key in batch})}} for n, f in enumerate(corr.group_by)]
+        previous: tuple[tuple[str, ...], int, dict[str, Any]] | None = None
+        for bucket in _buckets(engine, all_of([base, *terms]), sources, sub):
+            group, at = _group(corr, bucket), bucket["key"]["t"]
+            pair = [bucket]
+            if previous is not None and previous[0] == group and previous[1] == at - span_us // 1000:
+                pair.append(previous[2])
+            if _passes(corr, _bound(corr, *pair)):
+                kept.add(group)
+            previous = (group, at, bucket)
+    return [key for key in candidates if key in kept]
+
+
+def _buckets(engine: OpenSearchEngine, query: dict[str, Any], sources: list[dict[str, Any]], sub: dict[str, Any]):
+    """Every bucket of a ``composite`` aggregation, paged with ``after_key`` (no bucket limit)."""
     after = None
     while True:
         composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
@@ -145,16 +187,21 @@ def _candidates(engine: OpenSearchEngine, base: dict[str, Any], corr: Any, sub: 
             aggs["groups"]["aggs"] = sub
         response = engine.client.search(
             index=engine.pattern,
-            body={"query": base, "size": 0, "aggs": aggs, "track_total_hits": False},
+            body={"query": query, "size": 0, "aggs": aggs, "track_total_hits": False},
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
         result = response.get("aggregations", {}).get("groups")
         if not result or not result["buckets"]:
             return
-        for bucket in result["buckets"]:
-            bound = _bound(corr, bucket)
-            if bound > corr.count or (corr.op == "gte" and bound == corr.count):
-                yield tuple(str(bucket["key"][f"g{n}"]) for n in range(len(corr.group_by)))
+        yield from result["buckets"]
         after = result.get("after_key")
         if after is None:
             return
+
+
+def _group(corr: Any, bucket: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(bucket["key"][f"g{n}"]) for n in range(len(corr.group_by)))
+
+
+def _passes(corr: Any, bound: int) -> bool:
+    return bound > corr.count or (corr.op == "gte" and bound == corr.count)
