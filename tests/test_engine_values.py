@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from test_engine_opensearch import S, make_rule
@@ -15,7 +16,7 @@ from siem.detect.engines import opensearch_values as values_mod
 from siem.detect.engines.memory import MemoryEngine
 from siem.detect.engines.opensearch import OpenSearchEngine
 from siem.detect.engines.opensearch_dsl import Compiler
-from siem.detect.engines.opensearch_values import _accepted, plan
+from siem.detect.engines.opensearch_values import _accepted, _numbers, plan
 from siem.detect.engines.opensearch_words import word_of
 from siem.pipeline import Event
 from siem.sinks.opensearch import OpenSearchStore
@@ -48,18 +49,27 @@ def contains(field: str, needle: str) -> ir.Str:
     return S(field, f"*{needle}*")
 
 
+@contextmanager
+def indexed(client, docs: list[tuple[str, dict]], dataset: str):
+    """A store of its own holding ``docs``, removed afterwards (templates included)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    install_templates(client, prefix)
+    store = OpenSearchStore(client, prefix=prefix, refresh=True)
+    assert store.write([Event(i, dataset, d) for i, d in docs]) == []
+    try:
+        yield store
+    finally:
+        client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "ignore": 404})
+        for name in ("events", "deadletter", "alerts"):
+            client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
+        for name in ("settings", "ecs"):
+            client.cluster.delete_component_template(name=f"{prefix}-{name}", params={"ignore": 404})
+
+
 @pytest.fixture(scope="module")
 def store(opensearch_client):
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    install_templates(opensearch_client, prefix)
-    store = OpenSearchStore(opensearch_client, prefix=prefix, refresh=True)
-    assert store.write([Event(i, "nginx.access", d) for i, d in DOCS]) == []
-    yield store
-    opensearch_client.indices.delete(index=f"{prefix}-*", params={"ignore_unavailable": "true", "ignore": 404})
-    for name in ("events", "deadletter", "alerts"):
-        opensearch_client.indices.delete_index_template(name=f"{prefix}-{name}", params={"ignore": 404})
-    for name in ("settings", "ecs"):
-        opensearch_client.cluster.delete_component_template(name=f"{prefix}-{name}", params={"ignore": 404})
+    with indexed(opensearch_client, DOCS, "nginx.access") as store:
+        yield store
 
 
 def scanner_rules() -> list:
@@ -172,3 +182,37 @@ def test_a_scope_covers_only_scopes_inside_it_on_every_bound() -> None:
     assert Scope().covers(day)
     window = Scope(ingested=("2024-03-01T10:00:00Z", "2024-03-01T10:05:00Z"))
     assert not window.covers(day)  # a scheduled batch says nothing about events ingested before it
+
+
+def test_a_number_leaf_on_a_keyword_field_is_decided_over_values_only_when_they_tell() -> None:
+    """A term of decimal digits is that number whatever it came from; a term reading as a float may
+    be a JSON float (a number to the reference) or a string (not one): when one would be accepted the
+    leaf stays with the node."""
+    stored = ["80", "\u0668\u0660", "0x50", "443", "+80", "80.5"]  # "٨٠": Arabic-Indic 80
+    assert _numbers(ir.Num("event.id", "eq", 80), stored) == ["80", "\u0668\u0660"]
+    assert _numbers(ir.Num("event.id", "gt", 100), stored) == ["443"]
+    assert _numbers(ir.Num("event.id", "lt", 81), stored) is None  # "80.5" may be the float 80.5
+    assert _numbers(ir.Num("event.id", "eq", 80), [*stored, "80.0"]) is None
+
+
+def test_number_leaves_on_a_keyword_field_select_what_the_reference_selects(opensearch_client) -> None:
+    def doc(n: int, value: object) -> tuple[str, dict]:
+        event = {"dataset": "linux.auditd", "ingested": "2024-03-01T00:01:00Z", "id": value}  # a keyword field
+        return f"n{n}", {"@timestamp": f"2024-03-01T00:00:0{n}Z", "event": event}
+
+    docs = [doc(1, "80"), doc(2, 80), doc(3, "\u0668\u0660"), doc(4, "0x50"), doc(5, "443"), doc(6, "80.0")]
+    docs += [doc(7, 80.5), doc(8, 80.0)]
+    leaves = {"eq80": ("eq", 80), "gt100": ("gt", 100), "lt81": ("lt", 81)}
+    rules = [make_rule(ir.Num("event.id", op, value), name) for name, (op, value) in leaves.items()]
+    with indexed(opensearch_client, docs, "linux.auditd") as store:
+        engine = OpenSearchEngine(store, min_leaves=1)
+        pit = engine._pit()
+        try:
+            resolved = engine.batch_compiler(rules, pit).resolved
+        finally:
+            engine._close(pit)
+        assert resolved == {rules[1].condition: ("event.id", ["443"])}  # "80.0" and "80.5" leave the others
+        many = engine.select_many(rules, Scope())
+    assert [i for i, _ in many["eq80"]] == ["n1", "n2", "n3", "n8"]
+    assert [i for i, _ in many["gt100"]] == ["n5"]
+    assert [i for i, _ in many["lt81"]] == ["n1", "n2", "n3", "n7", "n8"]

@@ -14,19 +14,23 @@ in time. Each leaf is then decided over those values in-process with the referen
 meaning — which is the DSL's meaning, since only leaves the compiler translates *exactly* are taken —
 and becomes a ``terms`` query on the values it accepts (or ``match_none``): no automaton is built.
 A field with more than ``MAX_VALUES`` distinct values (free text, unique ids) keeps its leaves as
-they are, so the cost of the values pass stays bounded by what it saves.
+they are, so the cost of the values pass stays bounded by what it saves. Number leaves on keyword
+fields (``auditd.execve.a0 == 0x...``: a Unicode-digit regexp each, or a post-filter) are decided
+the same way when the values tell their answer exactly (``_numbers``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from siem.detect import ir
 from siem.detect.engines import datasets
-from siem.detect.engines.opensearch_dsl import MATCH_ALL, Compiler, all_of, any_of
-from siem.detect.evaluate import _regex, wildcard_regex
+from siem.detect.engines.opensearch_dsl import FLOAT_TEXT, MATCH_ALL, Compiler, all_of, any_of
+from siem.detect.evaluate import _compare, _number, _regex, wildcard_regex
 
+_FLOAT = re.compile(FLOAT_TEXT)
 MAX_VALUES = 20_000  # distinct values of one field worth listing
 Resolved = dict[ir.Node, tuple[str, list[str]]]  # leaf → (field, the values it accepts)
 
@@ -44,12 +48,15 @@ def _leaves(node: ir.Node) -> Iterable[ir.Node]:
 
 
 def _automaton_field(compiler: Compiler, leaf: ir.Node) -> str | None:
-    """The keyword field an exact, automaton-backed leaf queries, or None (anything else stays)."""
-    if not isinstance(leaf, ir.Str | ir.Regex):
+    """The keyword field an exact, automaton-backed leaf queries, or a number leaf on a keyword field
+    (a regexp, or no query at all); None: anything else stays."""
+    if not isinstance(leaf, ir.Str | ir.Regex | ir.Num):
         return None
     ft = compiler.types(leaf.field)
     if ft.kind != "keyword" or ft.flat_root is not None or ft.path != leaf.field:
         return None
+    if isinstance(leaf, ir.Num):
+        return ft.path
     query = compiler.leaf(leaf)
     if not isinstance(query, dict) or len(query) != 1:
         return None  # not exact in DSL: the rule is post-filtered, leave it alone
@@ -59,6 +66,24 @@ def _automaton_field(compiler: Compiler, leaf: ir.Node) -> str | None:
     if kind == "term" and isinstance(spec.get(ft.path), dict) and spec[ft.path].get("case_insensitive"):
         return ft.path
     return None
+
+
+def _numbers(leaf: ir.Num, stored: list[str]) -> list[str] | None:
+    """The stored values a number leaf accepts, or None when that cannot be told from the values.
+
+    The reference reads a JSON number, or a string of at most 18 decimal digits. A keyword term of
+    such digits is the same number whichever it came from; a term that reads as a float may be a JSON
+    float (a number) or a string (not one): when such a term would be accepted, the leaf is left to
+    the query and its post-filter."""
+    out = []
+    for value in stored:
+        number = _number(value)
+        if number is not None:
+            if _compare(number, leaf.op, leaf.value):
+                out.append(value)
+        elif _FLOAT.fullmatch(value) and _compare(float(value), leaf.op, leaf.value):
+            return None
+    return out
 
 
 def _accepted(leaf: ir.Str | ir.Regex, stored: list[str], lowered: list[str], joined: dict[bool, str]) -> list[str]:
@@ -161,5 +186,10 @@ def resolve(values: dict[str, list[str]], leaves: dict[str, set[ir.Node]]) -> Re
         lowered = [v.lower() for v in stored]
         joined = {True: "\0".join(stored), False: "\0".join(lowered)}
         for leaf in leaves[field]:
+            if isinstance(leaf, ir.Num):
+                accepted = _numbers(leaf, stored)
+                if accepted is not None:
+                    out[leaf] = (field, accepted)
+                continue
             out[leaf] = (field, _accepted(leaf, stored, lowered, joined))  # type: ignore[arg-type]
     return out
