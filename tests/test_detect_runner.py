@@ -205,6 +205,25 @@ def test_retro_hunt_twice_gives_the_same_alerts_and_nothing_new_on_rerun(detect_
     assert open_state(detect_store).checkpoints([r.id for r in rules]) == {}
 
 
+def test_a_retro_hunt_starting_inside_a_burst_alerts_from_its_first_instant(detect_store: Any, tmp_path: Path) -> None:
+    """A retro-hunt does not select a correlation's members one by one: a window is new when one of
+    its members' @timestamp lies in [since, until). The burst (6 failures 5 s apart) began before
+    ``since``: ``since`` at its last event's exact instant alerts, on the whole burst (the windows are
+    computed over the range's reach); one microsecond later does not."""
+    rules = write_rules(tmp_path / "rules", ("burst.yml",))
+    start = NOW - timedelta(hours=2)
+    write_events(detect_store, burst_events(0, start, "203.0.113.7", NOW - timedelta(minutes=20)))
+    runner = runner_for(detect_store)
+    last = start + timedelta(seconds=25)
+    after = runner.run_cycle(rules, since=iso(last + timedelta(microseconds=1)), until=iso(NOW), now=NOW)
+    assert after.exit_code == 0 and after.new == 0, after.render()
+    report = runner.run_cycle(rules, since=iso(last), until=iso(NOW), now=NOW)
+    run = next(r for r in report.runs if r.rule.id == BURST)
+    assert (run.new, run.matches) == (1, 1), report.render()  # one member in range: the last failure
+    (alert,) = [d for d in alerts_by_id(detect_store).values() if d["rule"]["id"] == BURST]
+    assert alert["alert"]["count"] == 6
+
+
 def test_both_stores_give_the_same_alert_ids_and_documents(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from siem.sinks.embedded import EmbeddedStore
 
