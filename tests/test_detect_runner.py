@@ -24,6 +24,7 @@ from siem.pipeline import Event
 SINGLE = "11111111-0000-0000-0000-000000000001"
 SUPPRESSED = "11111111-0000-0000-0000-000000000002"
 BURST = "11111111-0000-0000-0000-000000000003"
+BURST_BY_USER = "11111111-0000-0000-0000-000000000004"
 
 RULES = {
     "single.yml": f"""
@@ -71,10 +72,32 @@ correlation:
   condition: {{gte: 5}}
 level: high
 """,
+    "burst_by_user.yml": f"""
+title: Failed login (burst by user member)
+id: 11111111-0000-0000-0000-00000000000c
+name: failed_login_of_user
+status: test
+logsource: {{product: aws, service: cloudtrail}}
+detection:
+  sel: {{eventName: ConsoleLogin, event.outcome: failure}}
+  condition: sel
+level: medium
+---
+title: Failed login burst by user
+id: {BURST_BY_USER}
+status: test
+correlation:
+  type: event_count
+  rules: [failed_login_of_user]
+  group-by: [user.name]
+  timespan: 60s
+  condition: {{gte: 5}}
+level: high
+""",
 }
 
 
-def write_rules(folder: Path, names: tuple[str, ...] = tuple(RULES)) -> list[Rule]:
+def write_rules(folder: Path, names: tuple[str, ...] = ("single.yml", "suppressed.yml", "burst.yml")) -> list[Rule]:
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         (folder / name).write_text(RULES[name])
@@ -338,6 +361,8 @@ class FailingFor:
         self.failing = True
         if hasattr(engine, "select_many"):  # the same interface as the engine it wraps
             self.select_many = self._select_many
+        if hasattr(engine, "correlate_many"):
+            self.correlate_many = self._correlate_many
 
     def _check(self, rule: Rule) -> None:
         if self.failing and rule.id == self.rule_id:
@@ -356,8 +381,29 @@ class FailingFor:
         self._check(rule)
         return self.engine.correlate(rule, scope)
 
+    def _correlate_many(self, requests: list[tuple[Rule, Any]]) -> list[Any]:
+        results = self.engine.correlate_many(requests)
+        timeout = TimeoutError("query timed out after 30s")
+        pairs = zip(requests, results, strict=True)
+        return [timeout if self.failing and r.id == self.rule_id else got for (r, _), got in pairs]
+
     def fetch(self, ids: list[str]) -> Any:
         return self.engine.fetch(ids)
+
+
+def test_a_failing_correlation_is_reported_while_the_other_correlations_run(detect_store: Any, tmp_path: Path) -> None:
+    """A cycle's correlations are computed together (side by side on OpenSearch): one that fails is
+    reported, the others' alerts are written."""
+    rules = write_rules(tmp_path / "rules", ("burst.yml", "burst_by_user.yml"))
+    write_events(detect_store, scenario())
+    runner = runner_for(detect_store)
+    runner.engine = FailingFor(runner.engine, BURST)
+    report = runner.run_cycle(rules, since=iso(NOW - timedelta(days=1)), until=iso(NOW), now=NOW)
+    by_rule = {r.rule.id: r for r in report.runs}
+    assert by_rule[BURST].error == "TimeoutError: query timed out after 30s"
+    assert by_rule[BURST_BY_USER].error is None and by_rule[BURST_BY_USER].new == 2  # alice's two bursts
+    assert report.exit_code == 1
+    assert {d["rule"]["id"] for d in alerts_by_id(detect_store).values()} == {BURST_BY_USER}
 
 
 def test_a_failing_rule_is_reported_and_retried_while_the_others_run(detect_store: Any, tmp_path: Path) -> None:

@@ -647,3 +647,24 @@ def test_a_group_busy_all_hour_but_never_in_a_burst_is_pruned_before_its_events_
     assert shape(got) == shape(MemoryEngine(steady + burst).correlate(rule, Scope()))
     assert [(w.group, w.anchor.id) for w in got] == [(("lee",), "e101")]
     assert streamed == ["lee", "lee", "lee"]
+
+
+def test_correlate_many_answers_each_request_as_correlate_does_and_keeps_going_past_a_failure(corr_store) -> None:
+    docs = [
+        ev(1, "2024-01-01T00:00:50Z", **{"event.action": "ConsoleLogin", "user.name": "ann"}),
+        ev(2, "2024-01-01T00:01:05Z", **{"event.action": "ConsoleLogin", "user.name": "ann"}),
+        ev(3, "2024-01-01T00:01:10Z", **{"event.action": "ConsoleLogin", "user.name": "ann"}),
+        ev(4, "2024-01-01T01:00:00Z", **{"event.action": "CreateAccessKey", "user.name": "hal"}),
+        ev(5, "2024-01-01T01:00:10Z", **{"event.action": "ConsoleLogin", "user.name": "hal"}),
+    ]
+    write(corr_store, docs)
+    engine = OpenSearchEngine(corr_store)
+    burst = corr_rule("event_count", [LOGIN], "gte", 3)
+    pair = corr_rule("temporal", [LOGIN, KEY], "gte", 2)
+    unreadable = Scope(timestamp=("yesterday", "today"))  # fails before any request leaves
+    got = engine.correlate_many([(burst, Scope()), (pair, unreadable), (pair, Scope())])
+    assert [(w.group, w.anchor.id) for w in got[0]] == [(("ann",), "e001")]
+    assert isinstance(got[1], ValueError)
+    assert [(w.group, w.anchor.id) for w in got[2]] == [(("hal",), "e004")]
+    assert shape(got[0]) == shape(engine.correlate(burst, Scope()))
+    assert shape(got[2]) == shape(engine.correlate(pair, Scope()))

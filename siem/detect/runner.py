@@ -10,11 +10,11 @@ alert is then rebuilt from everything it covers, found by ``@timestamp``:
 
 * single-event rule: the match is the alert (rule id + version + event id);
 * ``suppress: {by, for}``: the events of each touched (key, period) bucket, by ``@timestamp``;
-* correlation: ``engine.correlate`` over ``@timestamp`` around the new matches
-  (``[bucket(min − timespan), bucket_end(max) + timespan)``); the satisfying windows that contain a
-  new match name the touched (group, period) alerts, and every satisfying window anchored in such
-  a period is folded into it. A retro-hunt does not select a correlation's matches (every member
-  in its range is new): its windows are computed over the range's reach at once.
+* correlation: ``engine.correlate`` over ``@timestamp`` around the new matches, every correlation
+  of the cycle handed to the engine together; the satisfying windows that contain a new match name
+  the touched (group, period) alerts, each folding every satisfying window anchored in its period
+  (``siem.detect.correlations``). A retro-hunt does not select a correlation's matches (every
+  member in its range is new): its windows are computed over the range's reach at once.
 
 So an alert is a function of the data only: overlapping windows, reruns, restarts and retro-hunts
 rebuild the same document ("updated" only when count or first/last seen moved); late events
@@ -28,7 +28,6 @@ fails (query error, timeout) is reported, keeps its checkpoint and is retried ne
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,9 +35,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from siem.detect import alerts as alerts_mod
+from siem.detect import correlations
 from siem.detect.cycle import CycleReport, RuleRun
 from siem.detect.engines import Engine, Scope, micros
-from siem.detect.fold import alert_id, event_key, window_key
+from siem.detect.fold import alert_id, event_key
 from siem.detect.rules import Rule
 from siem.detect.state import AlertState
 from siem.normalize import iso_utc
@@ -107,23 +107,7 @@ class Runner:
         for scope, members in groups.items():
             if self.counter is not None:
                 report.events_scanned += self.counter(scope)
-            built: list[tuple[Rule, dict[str, dict[str, Any]]]] = []
-            # a retro-hunt's every member event is new: a correlation needs its windows, not its matches
-            hunted = [r for r in members if retro and r.correlation is not None]
-            selected = [r for r in members if not (retro and r.correlation is not None)]
-            found = ((rule, None) for rule in hunted)
-            for rule, matches in itertools.chain(self._select_all(selected, scope, runs), found):
-                run = runs[id(rule)]
-                try:
-                    if matches is None:
-                        alerts, run.matches = self._hunted_correlation(rule, scope)
-                        built.append((rule, alerts))
-                        continue
-                    run.matches = len(matches)
-                    built.append((rule, self._alerts(rule, matches, scope) if matches else {}))
-                except Exception as exc:  # one rule's failure never stops the others
-                    log.warning("rule %s failed: %s", rule.title, exc, exc_info=log.isEnabledFor(logging.DEBUG))
-                    run.error = _describe(exc)
+            built = self._build(members, scope, runs, retro)
             try:
                 self._store(built, runs, detected, None if retro else scope)
             except Exception as exc:  # the store refused the writes: every rule of the group retries
@@ -133,6 +117,40 @@ class Runner:
                     run.error = run.error or _describe(exc)
         report.seconds = time.monotonic() - started
         return report
+
+    def _build(
+        self, rules: list[Rule], scope: Scope, runs: dict[int, RuleRun], retro: bool
+    ) -> list[tuple[Rule, dict[str, dict[str, Any]]]]:
+        """Every rule's alerts for the scope: selection batched, correlations computed together."""
+        # a retro-hunt's every member event is new: a correlation needs its windows, not its matches
+        hunted = [r for r in rules if retro and r.correlation is not None]
+        selected = [r for r in rules if not (retro and r.correlation is not None)]
+        picked: list[tuple[Rule, list[Match] | None]] = list(self._select_all(selected, scope, runs))
+        picked += [(rule, None) for rule in hunted]
+        wanted = {
+            rule.id: correlations.over_range(rule, scope) if matches is None else correlations.around(rule, matches)
+            for rule, matches in picked
+            if rule.correlation is not None and matches != []
+        }
+        windows = correlations.compute(self.engine, list(wanted.values()))
+        built: list[tuple[Rule, dict[str, dict[str, Any]]]] = []
+        for rule, matches in picked:
+            run = runs[id(rule)]
+            try:
+                if rule.id in wanted:
+                    found = windows[rule.id]
+                    if isinstance(found, BaseException):
+                        raise found
+                    alerts, members_new = correlations.build(wanted[rule.id], found, self._fetch, self.max_event_ids)
+                    run.matches = members_new if matches is None else len(matches)
+                    built.append((rule, alerts))
+                else:
+                    run.matches = len(matches or [])
+                    built.append((rule, self._alerts(rule, matches, scope) if matches else {}))
+            except Exception as exc:  # one rule's failure never stops the others
+                log.warning("rule %s failed: %s", rule.title, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                run.error = _describe(exc)
+        return built
 
     def _scopes(self, rules: list[Rule], now: datetime, since: str | None, until: str | None) -> dict[str, Scope]:
         if since is not None or until is not None:
@@ -170,8 +188,7 @@ class Runner:
     # -- alert building ----------------------------------------------------------------------------
 
     def _alerts(self, rule: Rule, matches: list[Match], scope: Scope) -> dict[str, dict[str, Any]]:
-        if rule.correlation is not None:
-            return self._correlation(rule, matches)
+        """A single-event rule's alerts: one per match, or one per suppression key and period."""
         if rule.suppress is None:
             out = {}
             for doc_id, doc in matches:
@@ -197,7 +214,7 @@ class Runner:
                 folds.setdefault(key, alerts_mod.Covered(self.max_event_ids)).add(doc_id, alerts_mod.event_ts(doc), doc)
 
         seen = (micros(scope.timestamp[0]), micros(scope.timestamp[1])) if scope.timestamp else (0, 0)
-        for low, high in _spans([(k[2] * period, (k[2] + 1) * period) for k in touched]):
+        for low, high in correlations.spans([(k[2] * period, (k[2] + 1) * period) for k in touched]):
             if seen[0] <= low and high <= seen[1]:
                 continue  # a retro-hunt over these whole periods: the matches are all of their events
             for doc_id, doc in self.engine.select(rule, Scope(timestamp=(iso(low), iso(high)))):
@@ -211,59 +228,6 @@ class Runner:
             aid = alert_id(rule, key)
             out[aid] = alerts_mod.build(rule, aid, covered, group=group, window_start=key[2] * period)
         return out
-
-    def _correlation(self, rule: Rule, matches: list[Match]) -> dict[str, dict[str, Any]]:
-        new_ids = {i for i, _ in matches}
-        reach = _spans([_reach(rule, t, t + 1) for t in _times(matches)], join=_JOIN_US)
-        return self._windows(rule, reach, lambda m: m.id in new_ids)[0]
-
-    def _hunted_correlation(self, rule: Rule, scope: Scope) -> tuple[dict[str, dict[str, Any]], int]:
-        """A retro-hunt's correlation: its new matches would be every member event in the scope, so
-        its windows are computed over the scope's reach at once and a member is new when its
-        @timestamp is in the scope (the test ``select`` applies). Returns the alerts and how many
-        member events they cover (the rule's matches: the members of no satisfying window are never
-        read one by one)."""
-        assert scope.timestamp is not None
-        low, high = micros(scope.timestamp[0]), micros(scope.timestamp[1])
-        return self._windows(rule, [_reach(rule, low, high)], lambda m: low <= m.ts < high)
-
-    def _windows(
-        self, rule: Rule, reach: list[tuple[int, int]], is_new: Callable[[Any], bool]
-    ) -> tuple[dict[str, dict[str, Any]], int]:
-        """The alerts of every (group, period) a satisfying window with a new member touches, each
-        folding every satisfying window anchored in that period; and how many new members they hold.
-        Every such window lies inside ``reach`` (``_reach``)."""
-        corr = rule.correlation
-        assert corr is not None
-        windows = {
-            (w.group, w.anchor.id): w
-            for low, high in reach
-            for w in self.engine.correlate(rule, Scope(timestamp=(iso(low), iso(high))))
-        }.values()
-        touched = {window_key(rule, w) for w in windows if any(is_new(m) for m in w.members)}
-        chosen: dict[tuple, list] = {}
-        for w in windows:
-            key = window_key(rule, w)
-            if key in touched:
-                chosen.setdefault(key, []).append(w)
-        members: dict[str, int] = {m.id: m.ts for ws in chosen.values() for w in ws for m in w.members}
-        docs = self._fetch(sorted(members))
-        out = {}
-        for key, ws in chosen.items():
-            covered = alerts_mod.Covered(self.max_event_ids)
-            for doc_id in sorted({m.id for w in ws for m in w.members}):
-                covered.add(doc_id, members[doc_id], docs.get(doc_id, {}))
-            group = dict(zip(corr.group_by, ws[0].group, strict=True))
-            aid = alert_id(rule, key)
-            out[aid] = alerts_mod.build(
-                rule,
-                aid,
-                covered,
-                group=group,
-                window_start=min(w.start for w in ws),
-                value=max(w.value for w in ws),
-            )
-        return out, len({m.id for ws in chosen.values() for w in ws for m in w.members if is_new(m)})
 
     def _fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         docs: dict[str, dict[str, Any]] = {}
@@ -353,37 +317,6 @@ def _by_rule(result: Any, rules: list[Rule]) -> dict[str, list[Match]]:
             continue  # that rule failed in the batch: it is retried alone
         out[rule_id] = list(matches)
     return out
-
-
-# Correlation windows around matches less than an hour apart are computed in one query: reading the
-# base rules' events of the gap costs less than a round trip per match (bench/detect.py).
-_JOIN_US = 3600 * 1_000_000
-
-
-def _reach(rule: Rule, first: int, end: int) -> tuple[int, int]:
-    """Where every window a member at ``[first, end)`` can be in lies, with every window anchored in
-    the periods those touch: ``[period(first − timespan), period_end(end − 1) + timespan)``."""
-    assert rule.correlation is not None
-    span = _us(rule.correlation.timespan)
-    period = _us(rule.suppress.period) if rule.suppress else span
-    return (first - span) // period * period, ((end - 1) // period + 1) * period + span
-
-
-def _spans(intervals: list[tuple[int, int]], join: int = 0) -> list[tuple[int, int]]:
-    """Half-open intervals merged where they overlap or lie less than ``join`` apart: one query per
-    stretch of time, so a late event from last week does not make a cycle read the whole week in
-    between, while matches minutes apart share one query instead of one each."""
-    out: list[tuple[int, int]] = []
-    for low, high in sorted(intervals):
-        if out and low <= out[-1][1] + join:
-            out[-1] = (out[-1][0], max(out[-1][1], high))
-        else:
-            out.append((low, high))
-    return out
-
-
-def _times(matches: list[Match]) -> set[int]:
-    return {alerts_mod.event_ts(d) for _, d in matches}
 
 
 def _us(span: timedelta) -> int:

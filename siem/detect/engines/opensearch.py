@@ -10,6 +10,7 @@ and the post-filter for rules that are not exact in DSL. What a rule compiles to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from opensearchpy.exceptions import TransportError
@@ -36,6 +37,9 @@ from siem.detect.windows import Window
 PAGE = 1000  # hits per search_after page
 GROUP = 10_000  # events sharing one millisecond fetched in one request (more: scrolled)
 KEEP_ALIVE = "5m"
+# correlations computed at once (measured on 2 cores, 8 correlations: 1 → 1.3 s, 2 → 0.9 s, 3 → 0.8 s,
+# 4 → 0.9 s: beyond that the node's queue, not the round trips, is the wait)
+CORRELATE_SIDE_BY_SIDE = 3
 MIN_LEAVES = 8  # pattern leaves on one field worth listing its values for (each costs ~10 ms per shard)
 
 
@@ -332,6 +336,20 @@ class OpenSearchEngine:
         from siem.detect.engines.opensearch_correlate import correlate
 
         return correlate(self, rule, scope)
+
+    def correlate_many(self, requests: list[tuple[Rule, Scope]]) -> list[list[Window] | BaseException]:
+        """``correlate`` for each (rule, scope), ``CORRELATE_SIDE_BY_SIDE`` at a time: each is a chain
+        of round trips (mapping, aggregation pages, point in time, member pages) whose waits overlap
+        the others' work. A request that fails returns its exception; the others still run."""
+
+        def one(request: tuple[Rule, Scope]) -> list[Window] | BaseException:
+            try:
+                return self.correlate(*request)
+            except Exception as exc:
+                return exc
+
+        with ThreadPoolExecutor(CORRELATE_SIDE_BY_SIDE, thread_name_prefix="correlate") as pool:
+            return list(pool.map(one, requests))
 
     def fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

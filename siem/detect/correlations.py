@@ -1,0 +1,144 @@
+"""A cycle's correlation alerts: which windows to compute, computed together, folded into alerts.
+
+Which: a scheduled cycle's new matches of a correlation rule say where its windows can be
+(``around``: ``[bucket(t − timespan), bucket_end(t) + timespan)`` around each, stretches less than an
+hour apart computed in one query); a retro-hunt does not select them at all, since every member in
+its range is new (``over_range``: the range's reach at once, a member new when its @timestamp is in
+the range).
+
+Together: every correlation of a group is handed to the engine at once. An engine with
+``correlate_many`` runs them side by side (on OpenSearch each is a chain of round trips: mapping,
+aggregation pages, point in time, member pages); otherwise one after the other.
+
+Folded: the satisfying windows with a new member name the touched (group, period) alerts, and every
+satisfying window anchored in such a period is folded into it, so an alert is a function of the
+data only: reruns and overlapping windows rebuild the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from siem.detect import alerts as alerts_mod
+from siem.detect.engines import Engine, Scope, micros
+from siem.detect.fold import alert_id, window_key
+from siem.detect.rules import Rule
+from siem.detect.windows import Member, Window
+
+Match = tuple[str, dict[str, Any]]
+
+# Correlation windows around matches less than an hour apart are computed in one query: reading the
+# base rules' events of the gap costs less than a round trip per match (bench/detect.py).
+JOIN_US = 3600 * 1_000_000
+
+
+@dataclass
+class Wanted:
+    """One correlation rule's windows to compute this cycle: over ``spans`` (epoch µs, half-open);
+    ``is_new`` says which members make a window's alert worth rebuilding."""
+
+    rule: Rule
+    spans: list[tuple[int, int]]
+    is_new: Callable[[Member], bool]
+
+
+def around(rule: Rule, matches: list[Match]) -> Wanted:
+    new_ids = {i for i, _ in matches}
+    times = {alerts_mod.event_ts(d) for _, d in matches}
+    return Wanted(rule, spans([reach(rule, t, t + 1) for t in times], join=JOIN_US), lambda m: m.id in new_ids)
+
+
+def over_range(rule: Rule, scope: Scope) -> Wanted:
+    assert scope.timestamp is not None
+    low, high = micros(scope.timestamp[0]), micros(scope.timestamp[1])
+    return Wanted(rule, [reach(rule, low, high)], lambda m: low <= m.ts < high)
+
+
+def compute(engine: Engine, wanted: list[Wanted]) -> dict[str, list[Window] | BaseException]:
+    """rule id → every satisfying window over its spans (or what the engine raised for it)."""
+    requests = [(w.rule, Scope(timestamp=(_iso(low), _iso(high)))) for w in wanted for low, high in w.spans]
+    many = getattr(engine, "correlate_many", None)
+    results: list[list[Window] | BaseException]
+    if many is not None and len(requests) > 1:
+        results = many(requests)
+    else:
+        results = [_attempt(engine, rule, scope) for rule, scope in requests]
+    failed: dict[str, BaseException] = {}
+    found: dict[str, dict[tuple, Window]] = {w.rule.id: {} for w in wanted}
+    for (rule, _), result in zip(requests, results, strict=True):
+        if isinstance(result, BaseException):
+            failed.setdefault(rule.id, result)
+        else:
+            found[rule.id].update(((w.group, w.anchor.id), w) for w in result)
+    return {rule_id: failed.get(rule_id, list(windows.values())) for rule_id, windows in found.items()}
+
+
+def build(
+    wanted: Wanted,
+    windows: list[Window],
+    fetch: Callable[[list[str]], dict[str, dict[str, Any]]],
+    max_event_ids: int,
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """The alerts of every (group, period) a satisfying window with a new member touches, each
+    folding every satisfying window anchored in that period; and how many new members they hold."""
+    rule, corr = wanted.rule, wanted.rule.correlation
+    assert corr is not None
+    touched = {window_key(rule, w) for w in windows if any(wanted.is_new(m) for m in w.members)}
+    chosen: dict[tuple, list[Window]] = {}
+    for w in windows:
+        key = window_key(rule, w)
+        if key in touched:
+            chosen.setdefault(key, []).append(w)
+    members: dict[str, int] = {m.id: m.ts for ws in chosen.values() for w in ws for m in w.members}
+    docs = fetch(sorted(members))
+    out = {}
+    for key, ws in chosen.items():
+        covered = alerts_mod.Covered(max_event_ids)
+        for doc_id in sorted({m.id for w in ws for m in w.members}):
+            covered.add(doc_id, members[doc_id], docs.get(doc_id, {}))
+        group = dict(zip(corr.group_by, ws[0].group, strict=True))
+        aid = alert_id(rule, key)
+        out[aid] = alerts_mod.build(
+            rule, aid, covered, group=group, window_start=min(w.start for w in ws), value=max(w.value for w in ws)
+        )
+    new = {m.id for ws in chosen.values() for w in ws for m in w.members if wanted.is_new(m)}
+    return out, len(new)
+
+
+def reach(rule: Rule, first: int, end: int) -> tuple[int, int]:
+    """Where every window a member at ``[first, end)`` can be in lies, with every window anchored in
+    the periods those touch: ``[period(first − timespan), period_end(end − 1) + timespan)``."""
+    assert rule.correlation is not None
+    span = _us(rule.correlation.timespan.total_seconds())
+    period = _us(rule.suppress.period.total_seconds()) if rule.suppress else span
+    return (first - span) // period * period, ((end - 1) // period + 1) * period + span
+
+
+def spans(intervals: list[tuple[int, int]], join: int = 0) -> list[tuple[int, int]]:
+    """Half-open intervals merged where they overlap or lie less than ``join`` apart: one query per
+    stretch of time, so a late event from last week does not make a cycle read the whole week in
+    between, while matches minutes apart share one query instead of one each."""
+    out: list[tuple[int, int]] = []
+    for low, high in sorted(intervals):
+        if out and low <= out[-1][1] + join:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return out
+
+
+def _attempt(engine: Engine, rule: Rule, scope: Scope) -> list[Window] | BaseException:
+    try:
+        return engine.correlate(rule, scope)
+    except Exception as exc:  # that rule fails alone
+        return exc
+
+
+def _iso(us: int) -> str:
+    return alerts_mod.iso_of_micros(us)
+
+
+def _us(seconds: float) -> int:
+    return int(seconds * 1_000_000)
