@@ -101,7 +101,7 @@ def test_only_exact_pattern_leaves_on_keyword_fields_are_planned() -> None:
     ]
     planned = plan(compiler, conditions)
     assert list(planned) == [UA]
-    assert planned[UA][0] == {contains(UA, "sqlmap")}
+    assert planned[UA][0] == {contains(UA, "sqlmap"): 1}
 
 
 def test_batch_decides_shared_leaves_over_stored_values_and_matches_reference(store) -> None:
@@ -216,3 +216,19 @@ def test_number_leaves_on_a_keyword_field_select_what_the_reference_selects(open
     assert [i for i, _ in many["eq80"]] == ["n1", "n2", "n3", "n8"]
     assert [i for i, _ in many["gt100"]] == ["n5"]
     assert [i for i, _ in many["lt81"]] == ["n1", "n2", "n3", "n7", "n8"]
+
+
+def test_a_leaf_shared_by_many_rules_counts_once_per_rule_toward_listing_its_field(store) -> None:
+    """Every rule's query builds its own automaton for a shared leaf: eight rules reading one pattern
+    cost eight, so the field's values are listed (the shipped threshold is 8 uses); seven are not."""
+    engine = OpenSearchEngine(store)
+    leaf = contains(UA, "sqlmap")
+    for count, listed in ((7, False), (8, True)):
+        rules = [make_rule(ir.And((leaf, S("event.dataset", "nginx.access"))), f"r{n}") for n in range(count)]
+        pit = engine._pit()
+        try:
+            resolved = engine.batch_compiler(rules, pit).resolved
+        finally:
+            engine._close(pit)
+        assert (leaf in resolved) is listed, count
+    assert resolved[leaf] == (UA, ["sqlmap/1.7.2#stable (https://sqlmap.org)"])

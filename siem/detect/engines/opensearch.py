@@ -40,7 +40,7 @@ KEEP_ALIVE = "5m"
 # correlations computed at once (measured on 2 cores, 8 correlations: 1 → 1.3 s, 2 → 0.9 s, 3 → 0.8 s,
 # 4 → 0.9 s: beyond that the node's queue, not the round trips, is the wait)
 CORRELATE_SIDE_BY_SIDE = 3
-MIN_LEAVES = 8  # pattern leaves on one field worth listing its values for (each costs ~10 ms per shard)
+MIN_LEAVES = 8  # uses of pattern leaves on one field worth listing its values for (each ~10 ms per shard)
 
 
 def _floor_ms(iso: str) -> int:
@@ -172,7 +172,7 @@ class OpenSearchEngine:
         self.client = store.client
         self.pattern = store.events_pattern
         self.page = page
-        self.min_leaves = min_leaves  # a field's pattern leaves in a batch before its values are listed
+        self.min_leaves = min_leaves  # uses of a field's pattern leaves in a batch before its values are listed
         # the last batch's compiler and scope: the group's correlations reuse its decided leaves when
         # they look within that scope (select_many runs first for a group; anything else clears it)
         self.batch: tuple[Compiler, Scope] | None = None
@@ -321,7 +321,7 @@ class OpenSearchEngine:
             return self.client.msearch(body=lines)["responses"]
 
         resolved = {}
-        wanted = {f: p for f, p in plan(compiler, conditions).items() if len(p[0]) >= self.min_leaves}
+        wanted = {f: p for f, p in plan(compiler, conditions).items() if p[0].total() >= self.min_leaves}
         if wanted:
             homes = {field: families for field, (_, families) in wanted.items()}
             values = distinct_values(msearch, at, self.pattern, homes, scoped)
@@ -330,7 +330,8 @@ class OpenSearchEngine:
         if len(texts) >= self.min_leaves:
             families = families_of(conditions)
             resolved.update(words.resolve(self.client.search, at, self.pattern, texts, families, scoped))
-        return Compiler(compiler.types, resolved=resolved)
+        compiler.resolved = resolved  # the leaves it compiled while planning stay compiled
+        return compiler
 
     def correlate(self, rule: Rule, scope: Scope) -> list[Window]:
         from siem.detect.engines.opensearch_correlate import correlate

@@ -173,6 +173,7 @@ class Compiler:
         self.use_regexp = regexp  # False: every regexp leaf is a prefilter (the node refused one)
         # leaves already decided over the field's stored values (``opensearch_values``): field, values
         self.resolved = resolved or {}
+        self._leaves: dict[ir.Leaf, dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def _regexp(self, field: str, value: str) -> dict[str, Any] | None:
         """A regexp query, or None when regexps are off or this one exceeds index.max_regex_length."""
@@ -205,7 +206,14 @@ class Compiler:
         return (superset if positive else subset), False
 
     def leaf(self, leaf: ir.Leaf) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
-        """An exact query, or (superset, subset) when the DSL cannot say it exactly."""
+        """An exact query, or (superset, subset) when the DSL cannot say it exactly. Compiled once
+        per compiler: a batch's rules share many leaves, and planning the batch compiles them too."""
+        known = self._leaves.get(leaf)
+        if known is None:
+            known = self._leaves[leaf] = self._leaf(leaf)
+        return known
+
+    def _leaf(self, leaf: ir.Leaf) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
         if isinstance(leaf, ir.FieldRef):
             return self._fieldref(leaf)
         assert not isinstance(leaf, ir.Keyword)

@@ -22,6 +22,7 @@ the same way when the values tell their answer exactly (``_numbers``).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -108,11 +109,12 @@ def _accepted(leaf: ir.Str | ir.Regex, stored: list[str], lowered: list[str], jo
     return [value for value, text in zip(stored, texts, strict=True) if rx.fullmatch(text)]
 
 
-def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[str, tuple[set[ir.Node], set[str] | None]]:
-    """field → (its automaton leaves, the index families whose values matter; None = every index)."""
+def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[str, tuple[Counter[ir.Node], set[str] | None]]:
+    """field → (its automaton leaves with how often the conditions use each — every use is an
+    automaton the node builds —, the index families whose values matter; None = every index)."""
     from siem.sinks.index_layout import family_of
 
-    out: dict[str, tuple[set[ir.Node], set[str] | None]] = {}
+    out: dict[str, tuple[Counter[ir.Node], set[str] | None]] = {}
     for condition in conditions:
         names = datasets(condition)
         families = None if names is None else {family_of(n) for n in names}
@@ -120,8 +122,8 @@ def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[str, tuple[set[i
             field = _automaton_field(compiler, leaf)
             if field is None:
                 continue
-            leaves, known = out.setdefault(field, (set(), set()))
-            leaves.add(leaf)
+            leaves, known = out.setdefault(field, (Counter(), set()))
+            leaves[leaf] += 1
             if known is not None:
                 out[field] = (leaves, None if families is None else known | families)
     return out
