@@ -109,13 +109,14 @@ def _klass(ranges: list[tuple[int, int]]) -> str:
     return f"[{body}]"
 
 
-def lowered_by(ch: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4096)
+def lowered_by(ch: str) -> tuple[tuple[int, int], ...]:
     """Every character whose ``str.lower()`` is ``ch`` (the reference's case-insensitive equality)."""
     same = [ch] if ch.lower() == ch else []
     if ch.isascii():  # the only non-ASCII character lowercasing to ASCII is KELVIN SIGN (İ gives two)
         others = [u for u in (ch.upper(),) if u != ch and u.lower() == ch] + (["\u212a"] if ch == "k" else [])
-        return [(ord(c), ord(c)) for c in same + others]
-    return [(ord(c), ord(c)) for c in same + _tables()["lower_inv"].get(ch, [])]
+        return tuple((ord(c), ord(c)) for c in same + others)
+    return tuple((ord(c), ord(c)) for c in same + _tables()["lower_inv"].get(ch, []))
 
 
 @lru_cache(maxsize=4096)
@@ -158,12 +159,12 @@ def ci_regexp(parts: tuple[ir.Part, ...]) -> str | None:
             assert isinstance(item, str)
             if item in ("σ", "ς", "\u0307"):
                 return None
-            ranges = lowered_by(item)
+            ranges = list(lowered_by(item))
             if item == "i":
                 if isinstance(nxt, ir.OneChar):
                     return None
                 if isinstance(nxt, ir.AnyChars):
-                    ranges = [*ranges, (0x130, 0x130)]
+                    ranges.append((0x130, 0x130))
             out.append(_klass(ranges) if ranges else _esc(item))
     return "".join(out)
 
