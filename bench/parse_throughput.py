@@ -159,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--only", nargs="*", choices=sorted(INPUTS), metavar="NAME", help="inputs to run, by name")
     parser.add_argument("--no-cli", action="store_true", help="skip the `siem parse` subprocess runs")
     args = parser.parse_args()
     registered = formats.registry()
