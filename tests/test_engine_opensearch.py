@@ -649,6 +649,36 @@ def test_a_group_busy_all_hour_but_never_in_a_burst_is_pruned_before_its_events_
     assert streamed == ["lee", "lee", "lee"]
 
 
+def test_a_group_kept_for_one_burst_has_only_the_minutes_around_the_burst_read(corr_store) -> None:
+    """62 logins by one user, one a minute plus two more in minute 30, against "3 within 60 s": the
+    pairs of minutes (29, 30) and (30, 31) pass their bound, no other pair does, so only the events
+    of minutes 29 to 31 are streamed, and the windows are those of every event."""
+    steady = [
+        ev(n, f"2024-01-01T00:{n:02d}:30Z", **{"event.action": "ConsoleLogin", "user.name": "kim"}) for n in range(60)
+    ]
+    extra = [
+        ev(100 + second, f"2024-01-01T00:30:{second}Z", **{"event.action": "ConsoleLogin", "user.name": "kim"})
+        for second in (40, 50)
+    ]
+    write(corr_store, steady + extra)
+    rule = corr_rule("event_count", [LOGIN], "gte", 3)
+    scope = Scope(timestamp=("2024-01-01T00:00:00Z", "2024-01-01T02:00:00Z"))
+    engine = OpenSearchEngine(corr_store)
+    streamed: list[str] = []
+    stream = engine.stream
+
+    def counting(*args: Any, **kwargs: Any):
+        for hit in stream(*args, **kwargs):
+            streamed.append(hit["_source"]["@timestamp"][14:19])
+            yield hit
+
+    engine.stream = counting  # type: ignore[method-assign]
+    got = engine.correlate(rule, scope)
+    assert shape(got) == shape(MemoryEngine(steady + extra).correlate(rule, scope))
+    assert [(w.anchor.id, w.value) for w in got] == [("e030", 3), ("e140", 3)]
+    assert streamed == ["29:30", "30:30", "30:40", "30:50", "31:30"]
+
+
 def test_correlate_many_answers_each_request_as_correlate_does_and_keeps_going_past_a_failure(corr_store) -> None:
     docs = [
         ev(1, "2024-01-01T00:00:50Z", **{"event.action": "ConsoleLogin", "user.name": "ann"}),

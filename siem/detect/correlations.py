@@ -25,7 +25,7 @@ from siem.detect import alerts as alerts_mod
 from siem.detect.engines import Engine, Scope, micros
 from siem.detect.fold import alert_id, window_key
 from siem.detect.rules import Rule
-from siem.detect.windows import Member, Window
+from siem.detect.windows import Member, Window, merged
 
 Match = tuple[str, dict[str, Any]]
 
@@ -47,7 +47,7 @@ class Wanted:
 def around(rule: Rule, matches: list[Match]) -> Wanted:
     new_ids = {i for i, _ in matches}
     times = {alerts_mod.event_ts(d) for _, d in matches}
-    return Wanted(rule, spans([reach(rule, t, t + 1) for t in times], join=JOIN_US), lambda m: m.id in new_ids)
+    return Wanted(rule, merged([reach(rule, t, t + 1) for t in times], join=JOIN_US), lambda m: m.id in new_ids)
 
 
 def over_range(rule: Rule, scope: Scope) -> Wanted:
@@ -114,19 +114,6 @@ def reach(rule: Rule, first: int, end: int) -> tuple[int, int]:
     span = _us(rule.correlation.timespan.total_seconds())
     period = _us(rule.suppress.period.total_seconds()) if rule.suppress else span
     return (first - span) // period * period, ((end - 1) // period + 1) * period + span
-
-
-def spans(intervals: list[tuple[int, int]], join: int = 0) -> list[tuple[int, int]]:
-    """Half-open intervals merged where they overlap or lie less than ``join`` apart: one query per
-    stretch of time, so a late event from last week does not make a cycle read the whole week in
-    between, while matches minutes apart share one query instead of one each."""
-    out: list[tuple[int, int]] = []
-    for low, high in sorted(intervals):
-        if out and low <= out[-1][1] + join:
-            out[-1] = (out[-1][0], max(out[-1][1], high))
-        else:
-            out.append((low, high))
-    return out
 
 
 def _attempt(engine: Engine, rule: Rule, scope: Scope) -> list[Window] | BaseException:

@@ -41,6 +41,7 @@ from siem.detect.engines import Engine, Scope, micros
 from siem.detect.fold import alert_id, event_key
 from siem.detect.rules import Rule
 from siem.detect.state import AlertState
+from siem.detect.windows import merged
 from siem.normalize import iso_utc
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class Runner:
                 folds.setdefault(key, alerts_mod.Covered(self.max_event_ids)).add(doc_id, alerts_mod.event_ts(doc), doc)
 
         seen = (micros(scope.timestamp[0]), micros(scope.timestamp[1])) if scope.timestamp else (0, 0)
-        for low, high in correlations.spans([(k[2] * period, (k[2] + 1) * period) for k in touched]):
+        for low, high in merged([(k[2] * period, (k[2] + 1) * period) for k in touched]):
             if seen[0] <= low and high <= seen[1]:
                 continue  # a retro-hunt over these whole periods: the matches are all of their events
             for doc_id, doc in self.engine.select(rule, Scope(timestamp=(iso(low), iso(high)))):

@@ -89,6 +89,19 @@ def _value(corr: Correlation, anchor: Member, window: list[Member]) -> int | Non
     return step
 
 
+def merged(intervals: list[tuple[int, int]], join: int = 0) -> list[tuple[int, int]]:
+    """Half-open intervals merged where they overlap or lie less than ``join`` apart (the runner reads
+    one stretch of time per query: a late event from last week does not make a cycle read the whole
+    week in between, while matches minutes apart share one query)."""
+    out: list[tuple[int, int]] = []
+    for low, high in sorted(intervals):
+        if out and low <= out[-1][1] + join:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return out
+
+
 def members_of(
     corr: Correlation, docs: Iterable[tuple[str, dict[str, Any]]], ts_of: Any
 ) -> dict[tuple[str, ...], list[Member]]:

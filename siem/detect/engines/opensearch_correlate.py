@@ -8,7 +8,8 @@
    the threshold cannot satisfy in any window and is dropped; for ``lte``/``lt``/``eq`` (and when a
    group-by field is neither a plain keyword nor an address) every group is a candidate. The
    candidates are then bounded per pair of neighbouring ``timespan``-wide buckets of ``@timestamp``
-   (``_in_time``): a group busy all day but never in one burst is dropped too.
+   (``_in_time``): a group busy all day but never in one burst is dropped too, and only the buckets
+   around the bursts that pass are read.
 2. The candidates' member events are streamed (point in time, timestamp order) with only the fields
    the windows need; each referenced rule is a named query, so ``matched_queries`` says which rules
    an event matched (rules that are not exact in DSL are re-checked with ``evaluate.matches``).
@@ -29,10 +30,11 @@ from siem.detect.engines.opensearch import OpenSearchEngine, index_filter, refus
 from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, all_of, any_of, live_types
 from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
-from siem.detect.windows import Member, Window, group_keys, satisfying
+from siem.detect.windows import Member, Window, group_keys, merged, satisfying
 
 COMPOSITE_PAGE = 10_000
 KEYS_PER_FETCH = 1000
+MAX_SPANS = 1000  # more spans of time than this: the candidates' events are fetched whole
 
 
 def correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope) -> list[Window]:
@@ -69,7 +71,9 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
         if sub is not None:
             candidates = list(_candidates(engine, base, corr, sub))
             if candidates:
-                candidates = _in_time(engine, base, corr, sub, candidates)
+                candidates, spans = _in_time(engine, base, corr, sub, candidates)
+                if scope.timestamp is not None and 0 < len(spans) <= MAX_SPANS:
+                    base = all_of([base, any_of([{"range": {"@timestamp": _millis(*s)}} for s in spans])])
             if not candidates:
                 return []
     includes = sorted(fields | {"@timestamp", "event.ingested"})
@@ -148,18 +152,26 @@ def _candidates(engine: OpenSearchEngine, base: dict[str, Any], corr: Any, sub: 
 
 def _in_time(
     engine: OpenSearchEngine, base: dict[str, Any], corr: Any, sub: dict[str, Any], candidates: list[tuple[str, ...]]
-) -> list[tuple[str, ...]]:
-    """The candidates some window could satisfy: a window ``[t, t + timespan)`` lies within two
-    consecutive ``timespan``-wide buckets of ``@timestamp`` (aligned on the epoch; the node keeps
-    milliseconds, floored, which puts an event in the bucket its microseconds do when the timespan
-    is whole milliseconds), so the bounds of two neighbours together bound every window. A group
-    active all day but never in a burst is dropped here, before its events are fetched."""
+) -> tuple[list[tuple[str, ...]], list[tuple[int, int]]]:
+    """The candidates some window could satisfy, and the spans of time (epoch milliseconds,
+    half-open, merged) their satisfying windows can lie in.
+
+    A window ``[t, t + timespan)`` lies within two consecutive ``timespan``-wide buckets of
+    ``@timestamp`` (aligned on the epoch; the node keeps milliseconds, floored, which puts an event
+    in the bucket its microseconds do when the timespan is whole milliseconds), so the bounds of two
+    neighbours together bound every window. A group active all day but never in a burst is dropped
+    here, before its events are fetched; a group kept for one burst has only the events of the
+    buckets around its bursts fetched. That leaves every satisfying window whole, and a window it
+    cuts short had a bound under the threshold anyway: fewer events never raise a count, a number
+    of distinct values or of ordered steps."""
     span_us = int(corr.timespan.total_seconds() * 1_000_000)
     if span_us % 1000:
-        return candidates
+        return candidates, []
+    span = span_us // 1000
     sources = [{f"g{n}": {"terms": {"field": f}}} for n, f in enumerate(corr.group_by)]
-    sources.append({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{span_us // 1000}ms"}}})
+    sources.append({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{span}ms"}}})
     kept: set[tuple[str, ...]] = set()
+    spans: list[tuple[int, int]] = []
     for start in range(0, len(candidates), KEYS_PER_FETCH):
         batch = candidates[start : start + KEYS_PER_FETCH]
         terms = [{"terms": {f: sorted({key[n] for key in batch})}} for n, f in enumerate(corr.group_by)]
@@ -167,12 +179,17 @@ def _in_time(
         for bucket in _buckets(engine, all_of([base, *terms]), sources, sub):
             group, at = _group(corr, bucket), bucket["key"]["t"]
             pair = [bucket]
-            if previous is not None and previous[0] == group and previous[1] == at - span_us // 1000:
+            if previous is not None and previous[0] == group and previous[1] == at - span:
                 pair.append(previous[2])
             if _passes(corr, _bound(corr, *pair)):
                 kept.add(group)
+                spans.append((at - span * (len(pair) - 1), at + span))
             previous = (group, at, bucket)
-    return [key for key in candidates if key in kept]
+    return [key for key in candidates if key in kept], merged(spans)
+
+
+def _millis(low: int, high: int) -> dict[str, Any]:
+    return {"gte": low, "lt": high, "format": "epoch_millis"}
 
 
 def _buckets(engine: OpenSearchEngine, query: dict[str, Any], sources: list[dict[str, Any]], sub: dict[str, Any]):
