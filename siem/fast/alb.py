@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from itertools import accumulate
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 import orjson
 
 from siem import limits
-from siem.fast.chunks import STATS, chunks, reference_lines
+from siem.fast.chunks import STATS, chunks, numbered_lines, reference_lines
 from siem.formats.base import BadRecord, ParseOptions, Record
 from siem.normalize import ObjectContext
 
@@ -226,9 +225,7 @@ def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> I
         if isinstance(chunk, BadRecord):
             yield chunk
             continue
-        lines = chunk.data.translate(_PLAIN).split(b"\n")
-        offsets = accumulate((len(line) + 1 for line in lines), initial=chunk.base)  # one more than lines
-        for line, off in zip(lines, offsets, strict=False):
+        for line, off in numbered_lines(chunk, _PLAIN):
             doc = None
             if line and line[:1] in b"hgw" and len(line) <= limit and b"\x01" not in line:
                 doc = map_line(line, tail)

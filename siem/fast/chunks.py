@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import BinaryIO
 
 from siem import limits
@@ -30,6 +31,14 @@ STATS: Counter[str] = Counter()
 class Chunk:
     base: int  # offset of data[0] in the decompressed stream
     data: bytes  # whole lines, each ending in b"\n" except an unterminated last line of the stream
+
+
+def numbered_lines(chunk: Chunk, table: bytes) -> Iterator[tuple[bytes, int]]:
+    """The chunk's lines with their offsets in the stream, each translated through ``table`` (a
+    fast path maps every byte it cannot handle to ``\x01``, which sends the line to the reference
+    mapper). The piece after the chunk's last newline is empty unless the stream ended without one."""
+    lines = chunk.data.translate(table).split(b"\n")
+    return zip(lines, accumulate((len(line) + 1 for line in lines), initial=chunk.base), strict=False)
 
 
 def chunks(stream: BinaryIO, limit: int) -> Iterator[Chunk | BadRecord]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from itertools import accumulate
 from typing import Any, BinaryIO
 
 import orjson
 
 from siem import limits
-from siem.fast.chunks import STATS, Chunk, chunks, line_at
+from siem.fast.chunks import STATS, Chunk, chunks, line_at, numbered_lines
 from siem.formats._network import _MAX_EPOCH, TRANSPORT_BY_NUMBER, community_id, epoch_iso
 from siem.formats.base import BadRecord, ParseOptions, Record, Skipped, oversized_record
 from siem.normalize import ObjectContext
@@ -140,10 +139,8 @@ def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> I
         if isinstance(chunk, BadRecord):
             yield chunk
             continue
-        lines = chunk.data.translate(_PLAIN).split(b"\n")
-        offsets = accumulate((len(line) + 1 for line in lines), initial=chunk.base)  # one more than lines
         default = keys is None or keys == reference._DEFAULT
-        for line, off in zip(lines, offsets, strict=False):
+        for line, off in numbered_lines(chunk, _PLAIN):
             if not line:
                 continue
             plain = default and line[:1].isdigit() and len(line) <= limit and b"\x01" not in line
