@@ -269,6 +269,37 @@ def test_both_stores_give_the_same_alert_ids_and_documents(tmp_path: Path, reque
     assert results[0] == results[1]
 
 
+def test_a_correlation_alert_shows_every_members_users_and_opensearch_reads_no_member_twice(
+    detect_store: Any, tmp_path: Path
+) -> None:
+    """Five failures from one IP, each for another user: the burst's alert lists all five users and
+    the IP. On OpenSearch the members were read with what their alert shows, so the runner fetches
+    nothing; DuckDB's members carry only what the windows need, so it fetches them."""
+    rules = write_rules(tmp_path / "rules", ("burst.yml",))
+    start, ingested = NOW - timedelta(hours=2), NOW - timedelta(minutes=20)
+    users = ["ann", "bob", "cyd", "dee", "eve"]
+    write_events(
+        detect_store,
+        [event(i, start + timedelta(seconds=5 * i), "203.0.113.7", ingested, user=u) for i, u in enumerate(users)],
+    )
+    runner = runner_for(detect_store)
+    fetched: list[str] = []
+    fetch = runner.engine.fetch
+
+    def counting(ids: list[str]) -> dict[str, dict[str, Any]]:
+        fetched.extend(ids)
+        return fetch(ids)
+
+    runner.engine.fetch = counting  # type: ignore[method-assign]
+    report = runner.run_cycle(rules, since=iso(NOW - timedelta(days=1)), until=iso(NOW), now=NOW)
+    assert report.exit_code == 0 and report.new == 1, report.render()
+    (alert,) = alerts_by_id(detect_store).values()
+    assert alert["related"] == {"ip": ["203.0.113.7"], "user": users}
+    assert alert["event"]["action"] == ["ConsoleLogin"] and alert["alert"]["count"] == 5
+    expected_fetch = [] if runner.engine.name == "opensearch" else [f"ev-{i:07d}" for i in range(5)]
+    assert fetched == expected_fetch
+
+
 def test_late_event_is_alerted_in_the_next_cycle_exactly_once(detect_store: Any, tmp_path: Path) -> None:
     rules = write_rules(tmp_path / "rules")
     write_events(detect_store, scenario())

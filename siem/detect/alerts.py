@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from siem.detect import ir
 from siem.detect.engines import micros
-from siem.detect.evaluate import values
 from siem.detect.rules import Rule
+from siem.detect.windows import Shown, shown, texts
 from siem.normalize import iso_utc
 
 STATUSES = ("open", "acknowledged", "closed")
@@ -115,24 +114,6 @@ def threat_fields(tags: Iterable[str]) -> dict[str, Any]:
     return threat
 
 
-def _texts(doc: dict[str, Any], path: str) -> list[str]:
-    """Text forms of the values at a dotted path (``evaluate.values`` semantics; objects only is fast)."""
-    node: Any = doc
-    for key in path.split("."):
-        if not isinstance(node, dict):
-            break
-        node = node.get(key)
-    else:
-        if node is None or isinstance(node, dict):
-            return []
-        if not isinstance(node, list):
-            text = ir.text_form(node)
-            return [] if text is None else [text]
-        if all(isinstance(v, str) for v in node):
-            return list(node)
-    return [t for v in values(doc, path) if (t := ir.text_form(v)) is not None]
-
-
 def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
     """Put a group-by value at its own dotted path, unless something else already lives there."""
     *parents, leaf = path.split(".")
@@ -147,13 +128,13 @@ def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
 
 def _describe(doc: dict[str, Any]) -> str:
     parts = []
-    action = _texts(doc, "event.action")
+    action = texts(doc, "event.action")
     if action:
         parts.append(action[0])
-    user = _texts(doc, "user.name")
+    user = texts(doc, "user.name")
     if user:
         parts.append(f"by {user[0]}")
-    source = _texts(doc, "source.ip") or _texts(doc, "source.address")
+    source = texts(doc, "source.ip") or texts(doc, "source.address")
     if source:
         parts.append(f"from {source[0]}")
     return " ".join(parts)
@@ -174,16 +155,21 @@ class Covered:
 
     def add(self, doc_id: str, ts: int, doc: dict[str, Any]) -> None:
         """One event (each event once: the runner deduplicates)."""
+        self.add_shown(doc_id, ts, shown(doc), doc)
+
+    def add_shown(self, doc_id: str, ts: int, facts: Shown, doc: dict[str, Any] | None = None) -> None:
+        """One event of which only what a correlation alert shows was read (``windows.SHOWN``)."""
         self.count += 1
         if self.first is None or (ts, doc_id) < self.first[:2]:
-            self.first = (ts, doc_id, doc)
+            self.first = (ts, doc_id, doc or {})
         self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
         self.ids.append((ts, doc_id))
         if len(self.ids) > 4 * self.max_event_ids:
             self.ids = sorted(self.ids)[: self.max_event_ids]
-        self.related_ip.update(_texts(doc, "related.ip"))
-        self.related_user.update(_texts(doc, "related.user"))
-        self.actions.update(_texts(doc, "event.action"))
+        ips, users, actions = facts
+        self.related_ip.update(ips)
+        self.related_user.update(users)
+        self.actions.update(actions)
 
     @property
     def event_ids(self) -> list[str]:

@@ -91,13 +91,17 @@ def build(
         key = window_key(rule, w)
         if key in touched:
             chosen.setdefault(key, []).append(w)
-    members: dict[str, int] = {m.id: m.ts for ws in chosen.values() for w in ws for m in w.members}
-    docs = fetch(sorted(members))
+    members: dict[str, Member] = {m.id: m for ws in chosen.values() for w in ws for m in w.members}
+    docs = fetch(sorted(i for i, m in members.items() if m.shown is None))  # read with the windows otherwise
     out = {}
     for key, ws in chosen.items():
         covered = alerts_mod.Covered(max_event_ids)
         for doc_id in sorted({m.id for w in ws for m in w.members}):
-            covered.add(doc_id, members[doc_id], docs.get(doc_id, {}))
+            member = members[doc_id]
+            if member.shown is not None:
+                covered.add_shown(doc_id, member.ts, member.shown)
+            else:
+                covered.add(doc_id, member.ts, docs.get(doc_id, {}))
         group = dict(zip(corr.group_by, ws[0].group, strict=True))
         aid = alert_id(rule, key)
         out[aid] = alerts_mod.build(

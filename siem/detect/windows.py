@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
@@ -19,15 +19,43 @@ from siem.detect import ir
 from siem.detect.evaluate import values
 from siem.detect.rules import Correlation
 
+# what a correlation alert shows of each event it covers (``alerts.Covered``)
+SHOWN = ("related.ip", "related.user", "event.action")
+Shown = tuple[tuple[str, ...], ...]  # the text forms of each SHOWN field
+
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One event of a correlation: what the window computation needs, nothing more."""
+    """One event of a correlation: what the window computation needs, and what its alert shows when
+    the engine read that with it (``shown``; None: the runner fetches the event)."""
 
     id: str
     ts: int  # @timestamp in epoch microseconds
     rules: frozenset[int]  # indexes of the referenced rules it matched
     value: tuple[str, ...] = ()  # value_count: text forms of condition.field
+    shown: Shown | None = field(default=None, compare=False)
+
+
+def texts(doc: dict[str, Any], path: str) -> list[str]:
+    """Text forms of the values at a dotted path (``evaluate.values`` semantics; objects only is fast)."""
+    node: Any = doc
+    for key in path.split("."):
+        if not isinstance(node, dict):
+            break
+        node = node.get(key)
+    else:
+        if node is None or isinstance(node, dict):
+            return []
+        if not isinstance(node, list):
+            text = ir.text_form(node)
+            return [] if text is None else [text]
+        if all(isinstance(v, str) for v in node):
+            return list(node)
+    return [t for v in values(doc, path) if (t := ir.text_form(v)) is not None]
+
+
+def shown(doc: dict[str, Any]) -> Shown:
+    return tuple(tuple(texts(doc, path)) for path in SHOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,5 +145,5 @@ def members_of(
         if corr.value_field:
             value = tuple(sorted({t for v in values(doc, corr.value_field) if (t := ir.text_form(v)) is not None}))
         for key in group_keys(doc, corr.group_by):
-            groups.setdefault(key, []).append(Member(doc_id, ts_of(doc), hit, value))
+            groups.setdefault(key, []).append(Member(doc_id, ts_of(doc), hit, value, shown(doc)))
     return groups

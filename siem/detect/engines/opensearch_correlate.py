@@ -11,7 +11,8 @@
    (``_in_time``): a group busy all day but never in one burst is dropped too, and only the buckets
    around the bursts that pass are read.
 2. The candidates' member events are streamed (point in time, timestamp order) with only the fields
-   the windows need; each referenced rule is a named query, so ``matched_queries`` says which rules
+   the windows need and those their alert shows (``windows.SHOWN``: the runner need not read a
+   member twice); each referenced rule is a named query, so ``matched_queries`` says which rules
    an event matched (rules that are not exact in DSL are re-checked with ``evaluate.matches``).
    Group keys come from ``windows.group_keys`` — the same function the reference uses — so a
    multi-valued group-by field puts an event in every combination, as composite does.
@@ -30,7 +31,7 @@ from siem.detect.engines.opensearch import OpenSearchEngine, index_filter, refus
 from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, all_of, any_of, live_types
 from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
-from siem.detect.windows import Member, Window, group_keys, merged, satisfying
+from siem.detect.windows import SHOWN, Member, Window, group_keys, merged, satisfying, shown
 
 COMPOSITE_PAGE = 10_000
 KEYS_PER_FETCH = 1000
@@ -76,7 +77,7 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
                     base = all_of([base, any_of([{"range": {"@timestamp": _millis(*s)}} for s in spans])])
             if not candidates:
                 return []
-    includes = sorted(fields | {"@timestamp", "event.ingested"})
+    includes = sorted(fields | {"@timestamp", "event.ingested", *SHOWN})
     inexact = {i for i, (_, exact) in enumerate(compiled) if not exact}
     groups: dict[tuple[str, ...], list[Member]] = {}
     batches = (
@@ -106,7 +107,7 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
             if corr.value_field:
                 texts = {t for v in values(doc, corr.value_field) if (t := ir.text_form(v)) is not None}
                 value = tuple(sorted(texts))
-            member = Member(hit["_id"], ts_micros(doc), hit_rules, value)
+            member = Member(hit["_id"], ts_micros(doc), hit_rules, value, shown(doc))
             for key in group_keys(doc, corr.group_by):
                 if wanted is None or key in wanted:
                     groups.setdefault(key, []).append(member)
