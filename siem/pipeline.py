@@ -6,6 +6,7 @@ become a DeadLetter with its position and reason, and the RunSummary counts them
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from collections import Counter
@@ -21,6 +22,7 @@ from siem.formats.decompress import open_decompressed
 from siem.formats.routing import Router
 from siem.normalize import ObjectContext, finalize, utc_now_iso
 from siem.sources import SourceObject, aws_key_context
+from siem.write_behind import WriteBehind
 
 RAW_LIMIT = 16 * 1024  # dead letters keep this much of the raw record
 
@@ -74,6 +76,9 @@ class DeadLetter:
 
 
 class Sink(Protocol):
+    """Where a run writes. A sink with ``concurrent = True`` is written on a thread of its own while
+    the next batch is parsed (``write_behind``)."""
+
     def write(self, events: list[Event]) -> list[DeadLetter]:
         """Write a batch; returns the events the destination rejected, as dead letters."""
         ...
@@ -263,63 +268,82 @@ def run(
     summary: filled as the run goes (a progress display reads it). committed: called with the objects
     finished so far each time everything they gave is in the sink (the ledger); commit_seconds: at an
     object's end, write what is pending when the last write is at least this old, so a long run of
-    small objects records them as it goes, not only when a batch fills."""
+    small objects records them as it goes, not only when a batch fills. A ``concurrent`` sink is
+    written behind the parsing (``siem/write_behind.py``): a bulk request is in flight while the
+    next batch is parsed."""
     router = router or Router()
     options = options or ParseOptions()
     forced = formats.get(dataset) if dataset else None
     summary = summary if summary is not None else RunSummary()
+    counting = threading.Lock()  # the writing thread counts rejections while this one counts letters
     finished: list[ObjectOutcome] = []
     last_commit = time.monotonic()
     batch: list[Event] = []
     letters: list[DeadLetter] = []
     letter_bytes = 0
 
-    def flush() -> None:
-        nonlocal letter_bytes, last_commit
-        if batch:
-            rejected = sink.write(batch)
-            summary.written += len(batch) - len(rejected)
-            letters.extend(rejected)
-            summary.dead_lettered += len(rejected)
-            batch.clear()
-        if letters:
-            sink.write_dead_letters(letters)
-            letters.clear()
-            letter_bytes = 0
-        last_commit = time.monotonic()
-        if committed is not None and finished:
-            committed(list(finished))
-            finished.clear()
+    def store(work: tuple[list[Event], list[DeadLetter], list[ObjectOutcome]]) -> None:
+        events, pending, done = work
+        if events:
+            rejected = sink.write(events)
+            with counting:
+                summary.written += len(events) - len(rejected)
+                summary.dead_lettered += len(rejected)
+            pending = pending + rejected
+        if pending:
+            sink.write_dead_letters(pending)
+        if committed is not None and done:
+            committed(done)
 
-    for obj in objects:
-        summary.objects += 1
-        outcome = ObjectOutcome(obj)
-        for item in parse_object(obj, router, options, forced):
-            if isinstance(item, Event):
-                outcome.events += 1
-                summary.records += 1
-                summary.events += 1
-                summary.by_dataset[item.dataset] += 1
-                if has_unmapped(item):
-                    summary.fields_unmapped += 1
-                batch.append(item)
-                if len(batch) >= batch_size:
+    writer = WriteBehind(store) if getattr(sink, "concurrent", False) else None
+
+    def flush() -> None:
+        nonlocal batch, letters, finished, letter_bytes, last_commit
+        work = (batch, letters, finished)
+        batch, letters, finished, letter_bytes = [], [], [], 0
+        last_commit = time.monotonic()
+        if writer is not None:
+            writer.hand_over(work)
+        else:
+            store(work)
+
+    try:
+        for obj in objects:
+            summary.objects += 1
+            outcome = ObjectOutcome(obj)
+            for item in parse_object(obj, router, options, forced):
+                if isinstance(item, Event):
+                    outcome.events += 1
+                    summary.records += 1
+                    summary.events += 1
+                    summary.by_dataset[item.dataset] += 1
+                    if has_unmapped(item):
+                        summary.fields_unmapped += 1
+                    batch.append(item)
+                    if len(batch) >= batch_size:
+                        flush()
+                elif isinstance(item, Skipped):
+                    summary.records += 1
+                    summary.skipped += 1
+                else:
+                    letters.append(item)
+                    letter_bytes += len(item.raw) + len(item.reason) + len(item.path) + 200
+                    with counting:
+                        summary.dead_lettered += 1
+                    if len(letters) >= limits.MAX_PENDING_LETTERS or letter_bytes >= limits.MAX_PENDING_LETTER_BYTES:
+                        flush()  # dead letters are written as they come, not held for the whole run
+                    outcome.count_letter(item, summary)
+            if outcome.failed:
+                summary.objects_failed += 1
+            if committed is not None:
+                finished.append(outcome)
+                if commit_seconds is not None and time.monotonic() - last_commit >= commit_seconds:
                     flush()
-            elif isinstance(item, Skipped):
-                summary.records += 1
-                summary.skipped += 1
-            else:
-                letters.append(item)
-                letter_bytes += len(item.raw) + len(item.reason) + len(item.path) + 200
-                if len(letters) >= limits.MAX_PENDING_LETTERS or letter_bytes >= limits.MAX_PENDING_LETTER_BYTES:
-                    flush()  # dead letters are written as they come, not held for the whole run
-                summary.dead_lettered += 1
-                outcome.count_letter(item, summary)
-        if outcome.failed:
-            summary.objects_failed += 1
-        if committed is not None:
-            finished.append(outcome)
-            if commit_seconds is not None and time.monotonic() - last_commit >= commit_seconds:
-                flush()
-    flush()
+        flush()
+    except BaseException:
+        if writer is not None:
+            writer.close(abandon=True)
+        raise
+    if writer is not None:
+        writer.close()
     return summary

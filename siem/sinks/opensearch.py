@@ -106,6 +106,9 @@ def make_client(settings: Any) -> OpenSearch:
 
 class OpenSearchStore:
     name = "opensearch"
+    # written behind the parsing (pipeline.run): the node indexes a bulk request while the next batch
+    # is parsed; the client's connection pool serves both threads
+    concurrent = True
 
     def __init__(
         self,
