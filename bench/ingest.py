@@ -106,6 +106,7 @@ class Bench:
             "SIEM_OPENSEARCH_URL": self.url,
             "SIEM_OPENSEARCH_INDEX_PREFIX": PREFIX,
             "SIEM_OPENSEARCH_BULK_BATCH": str(self.batch),
+            "PYTHONPATH": str(REPO),  # this checkout's siem, whatever the environment installed
         }
         before = _children_cpu()
         command = [str(SIEM), "load", str(self.path), "--type", self.dataset, "--workers", "1"]
