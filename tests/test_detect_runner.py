@@ -154,6 +154,11 @@ def detect_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any
     yield from _opensearch_store(request)
 
 
+@pytest.fixture
+def opensearch_store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield from _opensearch_store(request)
+
+
 def _opensearch_store(request: pytest.FixtureRequest) -> Iterator[Any]:
     from opensearchpy import OpenSearch
 
@@ -435,6 +440,43 @@ def test_a_failing_correlation_is_reported_while_the_other_correlations_run(dete
     assert by_rule[BURST_BY_USER].error is None and by_rule[BURST_BY_USER].new == 2  # alice's two bursts
     assert report.exit_code == 1
     assert {d["rule"]["id"] for d in alerts_by_id(detect_store).values()} == {BURST_BY_USER}
+
+
+class Meeting:
+    """The OpenSearch engine, except that its batched selection waits (a few seconds at most) for the
+    correlations to have begun: they can only begin first if they run beside it."""
+
+    def __init__(self, engine: Any) -> None:
+        import threading
+
+        self.engine, self.name = engine, engine.name
+        self.began = threading.Event()
+        self.met = False
+
+    def select_many(self, rules: list[Rule], scope: Any) -> Any:
+        self.met = self.began.wait(timeout=5)
+        return self.engine.select_many(rules, scope)
+
+    def correlate_many(self, requests: list[tuple[Rule, Any]]) -> list[Any]:
+        self.began.set()
+        return self.engine.correlate_many(requests)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+
+def test_a_retro_hunts_correlations_run_beside_its_selection(opensearch_store: Any, tmp_path: Path) -> None:
+    """A retro-hunt's correlation windows do not depend on its selection: the engine works on both at
+    once, and the alerts are those of the one-after-the-other cycle."""
+    rules = write_rules(tmp_path / "rules", ("single.yml", "suppressed.yml", "burst.yml", "burst_by_user.yml"))
+    write_events(opensearch_store, scenario())
+    runner = runner_for(opensearch_store)
+    runner.engine = meeting = Meeting(runner.engine)
+    report = runner.run_cycle(rules, since=iso(NOW - timedelta(days=1)), until=iso(NOW), now=NOW)
+    assert meeting.met
+    assert report.exit_code == 0, report.render()
+    by_rule = {r.rule.id: r.new for r in report.runs}
+    assert by_rule == {SINGLE: 12, SUPPRESSED: 3, BURST: 2, BURST_BY_USER: 2}
 
 
 def test_a_failing_rule_is_reported_and_retried_while_the_others_run(detect_store: Any, tmp_path: Path) -> None:

@@ -173,17 +173,6 @@ def test_message_patterns_are_decided_over_the_documents_their_word_finds(store)
     assert [i for i, _ in many["smash"]] == ["w04", "w05"]
 
 
-def test_a_scope_covers_only_scopes_inside_it_on_every_bound() -> None:
-    day = Scope(timestamp=("2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"))
-    assert day.covers(Scope(timestamp=("2024-03-01T10:00:00Z", "2024-03-01T11:00:00Z")))
-    assert day.covers(day)
-    assert not day.covers(Scope(timestamp=("2024-02-29T23:59:59.999999Z", "2024-03-01T11:00:00Z")))
-    assert not day.covers(Scope())  # unbounded is wider
-    assert Scope().covers(day)
-    window = Scope(ingested=("2024-03-01T10:00:00Z", "2024-03-01T10:05:00Z"))
-    assert not window.covers(day)  # a scheduled batch says nothing about events ingested before it
-
-
 def test_a_number_leaf_on_a_keyword_field_is_decided_over_values_only_when_they_tell() -> None:
     """A term of decimal digits is that number whatever it came from; a term reading as a float may
     be a JSON float (a number to the reference) or a string (not one): when one would be accepted the

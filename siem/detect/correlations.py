@@ -18,6 +18,7 @@ data only: reruns and overlapping windows rebuild the same document.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,19 @@ def over_range(rule: Rule, scope: Scope) -> Wanted:
     assert scope.timestamp is not None
     low, high = micros(scope.timestamp[0]), micros(scope.timestamp[1])
     return Wanted(rule, [reach(rule, low, high)], lambda m: low <= m.ts < high)
+
+
+def start(engine: Engine, wanted: list[Wanted]) -> Callable[[], dict[str, list[Window] | BaseException]]:
+    """``compute``, begun now where the engine runs correlations side by side: the windows of a
+    retro-hunt do not depend on its selection, so the node works on both at once (measured on the
+    1M-event retro-hunt of ``bench/detect.py``: the correlations' client work and the selection's node
+    work overlap). Call the result for the windows. Elsewhere it computes when called."""
+    if not wanted or getattr(engine, "correlate_many", None) is None:
+        return lambda: compute(engine, wanted)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="hunt")
+    future = pool.submit(compute, engine, wanted)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def compute(engine: Engine, wanted: list[Wanted]) -> dict[str, list[Window] | BaseException]:

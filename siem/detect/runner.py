@@ -126,14 +126,20 @@ class Runner:
         # a retro-hunt's every member event is new: a correlation needs its windows, not its matches
         hunted = [r for r in rules if retro and r.correlation is not None]
         selected = [r for r in rules if not (retro and r.correlation is not None)]
-        picked: list[tuple[Rule, list[Match] | None]] = list(self._select_all(selected, scope, runs))
+        wanted = {rule.id: correlations.over_range(rule, scope) for rule in hunted}
+        hunting = correlations.start(self.engine, list(wanted.values()))  # beside the selection
+        try:
+            picked: list[tuple[Rule, list[Match] | None]] = list(self._select_all(selected, scope, runs))
+        finally:
+            windows = hunting()
         picked += [(rule, None) for rule in hunted]
-        wanted = {
-            rule.id: correlations.over_range(rule, scope) if matches is None else correlations.around(rule, matches)
+        around = {
+            rule.id: correlations.around(rule, matches)
             for rule, matches in picked
-            if rule.correlation is not None and matches != []
+            if rule.correlation is not None and matches  # a scheduled cycle's: where its new matches are
         }
-        windows = correlations.compute(self.engine, list(wanted.values()))
+        windows.update(correlations.compute(self.engine, list(around.values())) if around else {})
+        wanted.update(around)
         built: list[tuple[Rule, dict[str, dict[str, Any]]]] = []
         for rule, matches in picked:
             run = runs[id(rule)]

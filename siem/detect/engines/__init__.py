@@ -40,15 +40,6 @@ class Scope:
                 return False
         return True
 
-    def covers(self, other: Scope) -> bool:
-        """Is every event in ``other`` also in this scope?"""
-        for mine, theirs in ((self.ingested, other.ingested), (self.timestamp, other.timestamp)):
-            if mine is not None and (
-                theirs is None or micros(theirs[0]) < micros(mine[0]) or micros(theirs[1]) > micros(mine[1])
-            ):
-                return False
-        return True
-
 
 class Engine(Protocol):
     name: str

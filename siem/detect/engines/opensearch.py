@@ -173,9 +173,6 @@ class OpenSearchEngine:
         self.pattern = store.events_pattern
         self.page = page
         self.min_leaves = min_leaves  # uses of a field's pattern leaves in a batch before its values are listed
-        # the last batch's compiler and scope: the group's correlations reuse its decided leaves when
-        # they look within that scope (select_many runs first for a group; anything else clears it)
-        self.batch: tuple[Compiler, Scope] | None = None
 
     # compile ----------------------------------------------------------------------------------
 
@@ -231,7 +228,6 @@ class OpenSearchEngine:
     # the Engine protocol ----------------------------------------------------------------------
 
     def select(self, rule: Rule, scope: Scope) -> Iterator[tuple[str, dict[str, Any]]]:
-        self.batch = None  # a rule selected on its own: this group's correlations decide their own leaves
         types = live_types(self.client, self.pattern, ir.fields_of(rule.condition))
         produced = 0
         try:
@@ -267,10 +263,8 @@ class OpenSearchEngine:
         pit = self._pit() if rules else None
         if pit is None:
             return out
-        self.batch = None
         try:
             compiler = self.batch_compiler(rules, pit, scope)
-            self.batch = (compiler, scope)
             live: list[tuple[Rule, bool, Cursor]] = []
             scoped = scope_query(scope)
             for rule in rules:

@@ -54,11 +54,7 @@ def _correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope, regexp: bool)
     for ref in corr.rules:
         fields |= ir.fields_of(ref.condition)
     types = live_types(engine.client, engine.pattern, fields)
-    # leaves the group's batch decided stay decided when this looks within the batch's scope (a
-    # retro-hunt); values indexed since are in the next cycle's window, whose correlations look again
-    batch = engine.batch
-    resolved = batch[0].resolved if batch is not None and batch[1].covers(scope) else None
-    compiler = Compiler(types, regexp, resolved=resolved)
+    compiler = Compiler(types, regexp)
     compiled = [compiler.compile(ref.condition) for ref in corr.rules]
     named = [{"bool": {"filter": [dsl], "_name": f"r{i}"}} for i, (dsl, _) in enumerate(compiled) if dsl != MATCH_NONE]
     members = ir.any_of([ref.condition for ref in corr.rules])
