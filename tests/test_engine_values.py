@@ -11,13 +11,13 @@ import pytest
 from test_engine_opensearch import S, make_rule
 
 from siem.detect import ir
-from siem.detect.engines import Scope
+from siem.detect.engines import Scope, opensearch_words
 from siem.detect.engines import opensearch_values as values_mod
 from siem.detect.engines.memory import MemoryEngine
 from siem.detect.engines.opensearch import OpenSearchEngine
 from siem.detect.engines.opensearch_dsl import Compiler
 from siem.detect.engines.opensearch_values import _accepted, _numbers, plan
-from siem.detect.engines.opensearch_words import word_of
+from siem.detect.engines.opensearch_words import words_of
 from siem.pipeline import Event
 from siem.sinks.opensearch import OpenSearchStore
 from siem.templates import install_templates
@@ -149,13 +149,13 @@ def test_case_folding_regexp_on_a_wildcard_field_gets_an_ngram_hint_and_stays_ex
     assert found == ["w04", "w05"]
 
 
-def test_a_whole_word_of_a_pattern_is_one_the_analyser_must_have_indexed() -> None:
-    assert word_of(contains("message", "entered promiscuous mode")) == "promiscuous"
-    assert word_of(contains("message", "/bin/sh -i")) == "bin"
-    assert word_of(contains("message", "0bin0sh1")) is None  # no breaking character around it
-    assert word_of(contains("message", "a.example.com/x")) is None  # "." and ":" do not break a word
-    assert word_of(S("message", "User Root* logged")) is None  # each word touches an edge of its chunk
-    assert word_of(S("message", "*Failed for INVALID user *")) == "invalid"  # the longest, lowered
+def test_the_whole_words_of_a_pattern_are_those_the_analyser_must_have_indexed() -> None:
+    assert words_of(contains("message", "entered promiscuous mode")) == ("promiscuous",)
+    assert words_of(contains("message", "/bin/sh -i")) == ("bin",)
+    assert words_of(contains("message", "0bin0sh1")) == ()  # no breaking character around it
+    assert words_of(contains("message", "a.example.com/x")) == ()  # "." and ":" do not break a word
+    assert words_of(S("message", "User Root* logged")) == ()  # each word touches an edge of its chunk
+    assert words_of(S("message", "*Failed for INVALID user *")) == ("for", "invalid", "user")  # lowered, 3+ characters
 
 
 def test_message_patterns_are_decided_over_the_documents_their_word_finds(store) -> None:
@@ -171,6 +171,22 @@ def test_message_patterns_are_decided_over_the_documents_their_word_finds(store)
     assert compiler.resolved[contains("message", "stack smashing detected")] == ("_id", ["w04", "w05"])
     many = engine.select_many([smash], Scope())
     assert [i for i, _ in many["smash"]] == ["w04", "w05"]
+
+
+def test_a_message_pattern_is_found_through_its_rarest_word(store, monkeypatch) -> None:
+    """``smashing`` is in three messages, ``not`` in one: with words found in at most two documents
+    worth fetching, ``*stack smashing not detected*`` is still decided, through ``not``."""
+    monkeypatch.setattr(opensearch_words, "MAX_PER_WORD", 2)
+    engine = OpenSearchEngine(store, min_leaves=1)
+    leaf = contains("message", "stack smashing not detected")
+    rule = make_rule(leaf, "not-smashed")
+    pit = engine._pit()
+    try:
+        compiler = engine.batch_compiler([rule], pit)
+    finally:
+        engine._close(pit)
+    assert compiler.resolved[leaf] == ("_id", ["w06"])
+    assert [i for i, _ in engine.select_many([rule], Scope())["not-smashed"]] == ["w06"]
 
 
 def test_a_number_leaf_on_a_keyword_field_is_decided_over_values_only_when_they_tell() -> None:

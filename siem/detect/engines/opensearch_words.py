@@ -10,11 +10,13 @@ like ``promiscuous`` in ``*entered promiscuous mode*`` or ``bin`` in ``*/bin/sh 
 every message the pattern matches, and a plain ``term`` query on it finds a superset of the leaf's
 documents without building any automaton.
 
-What. One ``filters`` aggregation counts each word's documents (in the families the rules read,
-under the batch's point in time; one query, not one per word); the words found in at most
-``MAX_PER_WORD`` documents each, and ``MAX_CANDIDATES`` in all, are fetched in one search, each leaf is
-evaluated on the documents its word found with the reference evaluator, and becomes a ``terms`` query
-on the ids it accepts. A leaf with no such word, or a word too common, stays as it is. Document ids
+What. One ``filters`` aggregation counts the documents of every whole word of every leaf (in the
+families the rules read, under the batch's point in time; one query, not one per word); each leaf
+takes its rarest word — ``*invalid certificate signing key*`` is found through ``signing``, not the
+longer and commoner ``certificate``. The words found in at most ``MAX_PER_WORD`` documents each, and
+``MAX_CANDIDATES`` in all, are fetched in one search, each leaf is evaluated on the documents its word
+found with the reference evaluator, and becomes a ``terms`` query on the ids it accepts. A leaf with
+no such word, or only common ones, stays as it is. Document ids
 are unique across the events indices (they hash the source object and position).
 """
 
@@ -40,21 +42,20 @@ _BREAK = re.escape(' !"#$%&()*+-/<=>?@[\\]^`{|}~')
 _WORD = re.compile(rf"(?<=[{_BREAK}])[A-Za-z0-9]{{3,255}}(?=[{_BREAK}])")
 
 
-def word_of(leaf: ir.Str) -> str | None:
-    """The longest whole word of the pattern's literal text (lowered), or None."""
-    found = [w for part in leaf.parts if isinstance(part, str) for w in _WORD.findall(part)]
-    return max(found, key=len).lower() if found else None
+def words_of(leaf: ir.Str) -> tuple[str, ...]:
+    """The whole words of the pattern's literal text, lowered (each a token of every match)."""
+    return tuple(sorted({w.lower() for part in leaf.parts if isinstance(part, str) for w in _WORD.findall(part)}))
 
 
-def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[ir.Str, tuple[str, str]]:
-    """String leaves on analysed text fields → (field, word)."""
-    out: dict[ir.Str, tuple[str, str]] = {}
+def plan(compiler: Compiler, conditions: list[ir.Node]) -> dict[ir.Str, tuple[str, tuple[str, ...]]]:
+    """String leaves on analysed text fields → (field, their whole words)."""
+    out: dict[ir.Str, tuple[str, tuple[str, ...]]] = {}
     for condition in conditions:
         for leaf in _leaves(condition):
             if isinstance(leaf, ir.Str) and compiler.types(leaf.field).kind == "match_only_text":
-                word = word_of(leaf)
-                if word is not None:
-                    out[leaf] = (leaf.field, word)
+                words = words_of(leaf)
+                if words:
+                    out[leaf] = (leaf.field, words)
     return out
 
 
@@ -62,17 +63,22 @@ def resolve(
     search: Callable[..., dict[str, Any]],
     pit: dict[str, Any],
     pattern: str,
-    words: dict[ir.Str, tuple[str, str]],
+    words: dict[ir.Str, tuple[str, tuple[str, ...]]],
     families: set[str] | None,
     scoped: dict[str, Any] = MATCH_ALL,
 ) -> Resolved:
-    """Each leaf whose word is rare enough → ("_id", the ids of the documents in ``scoped`` it matches)."""
+    """Each leaf whose rarest word is rare enough → ("_id", the ids of the documents in ``scoped``
+    it matches)."""
     scope = all_of([scoped, families_filter(pattern, families)])
-    terms = sorted(set(words.values()))
-    filters = {f"{field} {word}": {"term": {field: word}} for field, word in terms}
+    every = sorted({(field, word) for field, found in words.values() for word in found})
+    filters = {f"{field} {word}": {"term": {field: word}} for field, word in every}
     body = {"size": 0, "track_total_hits": False, "query": scope, "aggs": {"w": {"filters": {"filters": filters}}}}
     buckets = search(body={**body, "pit": pit})["aggregations"]["w"]["buckets"]
-    counts = {term: buckets[f"{term[0]} {term[1]}"]["doc_count"] for term in terms}
+    counts = {term: buckets[f"{term[0]} {term[1]}"]["doc_count"] for term in every}
+    rarest = {
+        leaf: min(((field, w) for w in found), key=lambda t: (counts[t], t)) for leaf, (field, found) in words.items()
+    }
+    terms = sorted(set(rarest.values()))
     chosen, total = set(), 0
     for term in sorted(terms, key=lambda t: counts[t]):
         if counts[term] > MAX_PER_WORD or total + counts[term] > MAX_CANDIDATES:
@@ -94,7 +100,7 @@ def resolve(
             field, _, word = name.rpartition(" ")
             found[(field, word)].append(hit)
     out: Resolved = {}
-    for leaf, term in words.items():
+    for leaf, term in rarest.items():
         if term in chosen:
             out[leaf] = ("_id", sorted(hit["_id"] for hit in found[term] if matches(leaf, hit["_source"])))
     return out
