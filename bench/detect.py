@@ -35,6 +35,7 @@ the size used, and why, is printed.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import ipaddress
 import os
@@ -191,6 +192,8 @@ def rules() -> tuple[list[Rule], int]:
     folders = [REPO / "detections", SHARED / "sigmahq" / "rules"]
     loaded = load_paths([f for f in folders if f.is_dir()])
     runnable = [r for r in loaded if not r.problems]
+    gc.collect()
+    gc.freeze()  # as `siem detect run` and `serve` do around their cycles
     return runnable, len(loaded) - len(runnable)
 
 

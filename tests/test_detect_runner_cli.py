@@ -79,6 +79,30 @@ def test_retro_hunt_json_summary_and_rerun_finds_nothing_new(
     assert (again["alerts_new"], again["alerts_updated"]) == (0, 0)
 
 
+def test_a_cycle_runs_with_the_loaded_rules_left_out_of_garbage_collection_and_they_return_after(
+    siem_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from siem.detect.runner import Runner
+
+    monkeypatch.setenv("SIEM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SIEM_OPENSEARCH_URL", raising=False)
+    monkeypatch.delenv("SIEM_CONFIG", raising=False)
+    write_rules(tmp_path / "rules", ("single.yml",))
+    frozen_during: list[int] = []
+    run_cycle = Runner.run_cycle
+
+    def watched(self: Runner, *args: Any, **kw: Any) -> Any:
+        frozen_during.append(gc.get_freeze_count())
+        return run_cycle(self, *args, **kw)
+
+    monkeypatch.setattr(Runner, "run_cycle", watched)
+    assert siem_cli(["detect", "run", "--once", "--rules", str(tmp_path / "rules")]) == 0
+    assert frozen_during[0] > 1000  # the rules and everything loaded before them
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_rule_that_cannot_run_is_reported_skipped_others_run_exit_1(
     siem_cli: Any, store_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
