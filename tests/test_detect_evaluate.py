@@ -503,3 +503,22 @@ def test_multi_valued_group_by_puts_an_event_in_each_group() -> None:
 def test_an_object_is_a_value_only_with_a_scalar_below_it(obj: dict, exists: bool) -> None:
     # what OpenSearch can see: an object of nulls and empties indexes nothing
     assert matches(ir.Exists("test.obj"), {"test": {"obj": obj}}) is exists
+
+
+def test_a_scope_holds_an_event_by_its_first_time_value_to_the_microsecond() -> None:
+    from siem.detect.engines import Scope
+
+    day = Scope(timestamp=("2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"))
+    assert day.holds({"@timestamp": "2026-03-01T00:00:00Z"})  # the lower bound is in
+    assert not day.holds({"@timestamp": "2026-02-28T23:59:59.999999Z"})
+    assert not day.holds({"@timestamp": "2026-03-02T00:00:00Z"})  # the upper bound is out
+    assert day.holds({"@timestamp": "2026-03-01T23:59:59.999999+00:00"})
+    assert day.holds({"@timestamp": ["2026-03-01T10:00:00Z", "2027-01-01T00:00:00Z"]})  # the first value
+    assert not day.holds({"@timestamp": [None, "2027-01-01T00:00:00Z"]})  # nulls are no value
+    assert not day.holds({"event": {"ingested": "2026-03-01T10:00:00Z"}})  # no @timestamp
+    window = Scope(ingested=("2026-03-01T10:00:00Z", "2026-03-01T10:05:00Z"))
+    assert window.holds({"event": {"ingested": "2026-03-01T10:04:59Z"}})
+    assert window.holds({"event": [{"ingested": None}, {"ingested": "2026-03-01T10:01:00Z"}]})
+    assert not window.holds({"event": {"ingested": "2026-03-01T10:05:00Z"}, "@timestamp": "2026-03-01T10:00:00Z"})
+    both = Scope(ingested=window.ingested, timestamp=day.timestamp)
+    assert not both.holds({"event": {"ingested": "2026-03-01T10:01:00Z"}, "@timestamp": "2026-02-01T00:00:00Z"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from siem.detect import ir
@@ -30,15 +31,34 @@ class Scope:
     def holds(self, doc: dict[str, Any]) -> bool:
         """Is the event inside the scope, to the microsecond (engines whose store query is coarser
         check each hit with this)?"""
-        from siem.detect.evaluate import values
-
         for bounds, name in ((self.ingested, "event.ingested"), (self.timestamp, "@timestamp")):
             if bounds is None:
                 continue
-            found = values(doc, name)
-            if not found or not (micros(bounds[0]) <= micros(str(found[0])) < micros(bounds[1])):
+            found = _first(doc, name)
+            low, high = _span(bounds)
+            if found is None or not (low <= micros(found) < high):
                 return False
         return True
+
+
+@lru_cache(maxsize=256)
+def _span(bounds: tuple[str, str]) -> tuple[int, int]:
+    """A scope's bounds in epoch microseconds (``holds`` runs for every hit: parse them once)."""
+    return micros(bounds[0]), micros(bounds[1])
+
+
+def _first(doc: dict[str, Any], path: str) -> str | None:
+    """The text of the first value at a dotted path (``evaluate.values``; a string held by objects
+    alone, as a time always is, without building the list)."""
+    node: Any = doc
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, str):
+        return node
+    from siem.detect.evaluate import values
+
+    found = values(doc, path)
+    return str(found[0]) if found else None
 
 
 class Engine(Protocol):
