@@ -522,3 +522,26 @@ def test_a_scope_holds_an_event_by_its_first_time_value_to_the_microsecond() -> 
     assert not window.holds({"event": {"ingested": "2026-03-01T10:05:00Z"}, "@timestamp": "2026-03-01T10:00:00Z"})
     both = Scope(ingested=window.ingested, timestamp=day.timestamp)
     assert not both.holds({"event": {"ingested": "2026-03-01T10:01:00Z"}, "@timestamp": "2026-02-01T00:00:00Z"})
+
+
+def test_a_correlation_alert_covers_every_member_of_its_windows_once_per_period() -> None:
+    """Ten events a second apart, three within 5 s: windows anchored at 0..7 s satisfy. The alert of
+    the period 0-5 s folds the windows anchored there (events 0-8); that of 5-10 s, events 5-9."""
+    from dataclasses import replace
+
+    from siem.detect import correlations
+
+    c = corr("event_count", "gte", 3, 5)
+    rule = replace(_rule("burst"), correlation=c)
+    shown = (("192.0.2.1",), ("alice",), ("login",))
+    events = [Member(f"e{n}", T0 + n * SEC, frozenset({0}), (), shown) for n in range(10)]
+    windows = satisfying(c, {("alice",): events})
+    assert [w.anchor.id for w in windows] == [f"e{n}" for n in range(8)]
+    wanted = correlations.Wanted(rule, [(T0, T0 + 20 * SEC)], lambda member: True)
+    fetched: list[str] = []
+    alerts, new = correlations.build(wanted, windows, lambda ids: fetched.extend(ids) or {}, 100)
+    assert fetched == []  # every member came with what its alert shows
+    covered = sorted(doc["alert"]["event_ids"] for doc in alerts.values())
+    assert covered == [[f"e{n}" for n in range(9)], [f"e{n}" for n in range(5, 10)]]
+    assert sorted(doc["alert"]["count"] for doc in alerts.values()) == [5, 9]
+    assert new == 10

@@ -17,6 +17,7 @@ data only: reruns and overlapping windows rebuild the same document.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,18 +100,19 @@ def build(
     folding every satisfying window anchored in that period; and how many new members they hold."""
     rule, corr = wanted.rule, wanted.rule.correlation
     assert corr is not None
-    touched = {window_key(rule, w) for w in windows if any(wanted.is_new(m) for m in w.members)}
+    keyed = [(window_key(rule, w), w) for w in windows]
+    touched = {key for key, w in keyed if any(wanted.is_new(m) for m in w.members)}
     chosen: dict[tuple, list[Window]] = {}
-    for w in windows:
-        key = window_key(rule, w)
+    for key, w in keyed:
         if key in touched:
             chosen.setdefault(key, []).append(w)
-    members: dict[str, Member] = {m.id: m for ws in chosen.values() for w in ws for m in w.members}
+    held = {key: _union(ws) for key, ws in chosen.items()}
+    members: dict[str, Member] = {i: m for union in held.values() for i, m in union.items()}
     docs = fetch(sorted(i for i, m in members.items() if m.shown is None))  # read with the windows otherwise
     out = {}
     for key, ws in chosen.items():
         covered = alerts_mod.Covered(max_event_ids)
-        for doc_id in sorted({m.id for w in ws for m in w.members}):
+        for doc_id in sorted(held[key]):
             member = members[doc_id]
             if member.shown is not None:
                 covered.add_shown(doc_id, member.ts, member.shown)
@@ -121,8 +123,27 @@ def build(
         out[aid] = alerts_mod.build(
             rule, aid, covered, group=group, window_start=min(w.start for w in ws), value=max(w.value for w in ws)
         )
-    new = {m.id for ws in chosen.values() for w in ws for m in w.members if wanted.is_new(m)}
-    return out, len(new)
+    return out, sum(1 for m in members.values() if wanted.is_new(m))
+
+
+def _union(windows: list[Window]) -> dict[str, Member]:
+    """The members of windows of one group, each read once: a window holds every member of its group
+    from its anchor on for one timespan (``windows.satisfying``), so what a later-anchored window
+    holds up to the furthest member read so far was read already. Windows of a busy group overlap
+    almost whole; walking each (thousands of members times thousands of windows) was the cost."""
+    out: dict[str, Member] = {}
+    furthest: tuple[int, str] | None = None
+    for w in sorted(windows, key=lambda w: (w.anchor.ts, w.anchor.id)):
+        start = 0 if furthest is None else bisect_right(w.members, furthest, key=_order)
+        for m in w.members[start:]:
+            out[m.id] = m
+        if w.members and (furthest is None or _order(w.members[-1]) > furthest):
+            furthest = _order(w.members[-1])
+    return out
+
+
+def _order(m: Member) -> tuple[int, str]:
+    return m.ts, m.id
 
 
 def reach(rule: Rule, first: int, end: int) -> tuple[int, int]:

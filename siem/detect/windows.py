@@ -84,36 +84,54 @@ def group_keys(doc: dict[str, Any], group_by: tuple[str, ...]) -> list[tuple[str
 def satisfying(corr: Correlation, groups: dict[tuple[str, ...], list[Member]]) -> list[Window]:
     """The satisfying anchors of every group, ordered by group then anchor (ts, id)."""
     span = int(corr.timespan.total_seconds() * 1_000_000)
+    ordered = corr.type == "temporal_ordered"
     out: list[Window] = []
     for group in sorted(groups):
         members = sorted(groups[group], key=lambda m: (m.ts, m.id))
         times = [m.ts for m in members]
-        for anchor in members:
+        following = _following(members, len(corr.rules)) if ordered else []
+        for at, anchor in enumerate(members):
             first = bisect_left(times, anchor.ts)  # events at the anchor's time are in its window
             last = bisect_left(times, anchor.ts + span)
             window = members[first:last]
-            value = _value(corr, anchor, window)
+            value = _steps(anchor, at, last, following) if ordered else _value(corr, window)
             if value is not None and corr.holds(value):
                 out.append(Window(group, anchor, tuple(window), value))
     return out
 
 
-def _value(corr: Correlation, anchor: Member, window: list[Member]) -> int | None:
+def _value(corr: Correlation, window: list[Member]) -> int:
     if corr.type == "event_count":
         return len(window)
     if corr.type == "value_count":
         return len({v for m in window for v in m.value})
-    if corr.type == "temporal":
-        return len({r for m in window for r in m.rules})
-    # temporal_ordered: the anchor matches the first rule, the others follow in order
+    return len({r for m in window for r in m.rules})  # temporal
+
+
+def _following(members: list[Member], steps: int) -> list[list[int]]:
+    """For each later step k (1 ≤ k < steps), the index of the first member at or after each
+    position that matched rule k (``len(members)``: none): an anchor's ordered steps are then found
+    in a few lookups, not by walking its window — one common group (a user name copied all day)
+    has windows of thousands of members."""
+    out = [[len(members)] * (len(members) + 1) for _ in range(steps)]
+    for k in range(1, steps):
+        row = out[k]
+        for i in range(len(members) - 1, -1, -1):
+            row[i] = i if k in members[i].rules else row[i + 1]
+    return out
+
+
+def _steps(anchor: Member, at: int, end: int, following: list[list[int]]) -> int | None:
+    """temporal_ordered: the anchor (``members[at]``) matches the first rule, and each next rule is
+    matched by a later member of the window (index below ``end``), in order."""
     if 0 not in anchor.rules:
         return None
-    step, position = 1, (anchor.ts, anchor.id)
-    for m in window:
-        if step == len(corr.rules):
+    step, position = 1, at
+    while step < len(following):
+        found = following[step][position + 1]
+        if found >= end:
             break
-        if (m.ts, m.id) > position and step in m.rules:
-            step, position = step + 1, (m.ts, m.id)
+        step, position = step + 1, found
     return step
 
 
