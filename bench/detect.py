@@ -198,10 +198,11 @@ def rules() -> tuple[list[Rule], int]:
 
 
 class Timed:
-    """The engine, with the seconds spent in its queries counted (``select_many`` optional)."""
+    """The engine, with the time its queries were under way counted (``select_many`` optional)."""
 
     def __init__(self, engine: Any, batched: bool) -> None:
-        self.engine, self.name, self.seconds = engine, engine.name, 0.0
+        self.engine, self.name = engine, engine.name
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each call; calls may overlap
         self.split: Counter[str] = Counter()  # seconds per engine call
         if batched and hasattr(engine, "select_many"):
             self.select_many = self._select_many
@@ -213,9 +214,19 @@ class Timed:
         try:
             return call(*args)
         finally:
-            spent = time.perf_counter() - started
-            self.seconds += spent
-            self.split[label] += spent
+            ended = time.perf_counter()
+            self.spans.append((started, ended))
+            self.split[label] += ended - started
+
+    @property
+    def seconds(self) -> float:
+        """Time some query was under way: a retro-hunt's correlations run beside its selection, so
+        the calls' durations overlap and their sum would count that time twice."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            total += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        return total
 
     def _select_many(self, rules: Any, scope: Any) -> Any:
         return self._timed("select_many", self.engine.select_many, rules, scope)
