@@ -151,7 +151,8 @@ def test_case_folding_regexp_on_a_wildcard_field_gets_an_ngram_hint_and_stays_ex
 
 def test_the_whole_words_of_a_pattern_are_those_the_analyser_must_have_indexed() -> None:
     assert words_of(contains("message", "entered promiscuous mode")) == ("promiscuous",)
-    assert words_of(contains("message", "/bin/sh -i")) == ("bin",)
+    assert words_of(contains("message", "/bin/sh -i")) == ("bin", "sh")  # "i" touches the pattern's end
+    assert words_of(contains("message", "nc -e /bin/sh ")) == ("bin", "e", "sh")  # short words count
     assert words_of(contains("message", "0bin0sh1")) == ()  # no breaking character around it
     assert words_of(contains("message", "a.example.com/x")) == ()  # "." and ":" do not break a word
     assert words_of(S("message", "User Root* logged")) == ()  # each word touches an edge of its chunk
@@ -173,20 +174,23 @@ def test_message_patterns_are_decided_over_the_documents_their_word_finds(store)
     assert [i for i, _ in many["smash"]] == ["w04", "w05"]
 
 
-def test_a_message_pattern_is_found_through_its_rarest_word(store, monkeypatch) -> None:
-    """``smashing`` is in three messages, ``not`` in one: with words found in at most two documents
-    worth fetching, ``*stack smashing not detected*`` is still decided, through ``not``."""
-    monkeypatch.setattr(opensearch_words, "MAX_PER_WORD", 2)
-    engine = OpenSearchEngine(store, min_leaves=1)
-    leaf = contains("message", "stack smashing not detected")
-    rule = make_rule(leaf, "not-smashed")
-    pit = engine._pit()
-    try:
-        compiler = engine.batch_compiler([rule], pit)
-    finally:
-        engine._close(pit)
-    assert compiler.resolved[leaf] == ("_id", ["w06"])
-    assert [i for i, _ in engine.select_many([rule], Scope())["not-smashed"]] == ["w06"]
+def test_a_message_pattern_is_found_through_all_its_words_together(opensearch_client, monkeypatch) -> None:
+    """``a`` and ``b`` are each in four messages, together in two: with at most three documents worth
+    fetching per leaf, ``* a b *`` is still decided — on those two, of which one has them in order."""
+    monkeypatch.setattr(opensearch_words, "MAX_PER_LEAF", 3)
+    lines = ["x a b y", "x a c y", "x b c y", "x b q a y", "x a z y", "x b z y"]
+    docs = [web(n, "curl/8.4.0", line) for n, line in enumerate(lines, 1)]
+    leaf = contains("message", " a b ")
+    rule = make_rule(leaf, "a-b")
+    with indexed(opensearch_client, docs, "nginx.access") as store:
+        engine = OpenSearchEngine(store, min_leaves=1)
+        pit = engine._pit()
+        try:
+            compiler = engine.batch_compiler([rule], pit)
+        finally:
+            engine._close(pit)
+        assert compiler.resolved[leaf] == ("_id", ["w01"])
+        assert [i for i, _ in engine.select_many([rule], Scope())["a-b"]] == ["w01"]
 
 
 def test_a_number_leaf_on_a_keyword_field_is_decided_over_values_only_when_they_tell() -> None:

@@ -1,4 +1,4 @@
-"""Batched selection on OpenSearch: pattern leaves on analysed text decided over the documents a word finds.
+"""Batched selection on OpenSearch: pattern leaves on analysed text decided over the documents their words find.
 
 Why. Rules search ``message`` with case-insensitive patterns that the node verifies through the
 ``wildcard`` sub-field — an automaton per leaf per shard, per query (``opensearch_values`` says why
@@ -6,18 +6,18 @@ that is the cost). ``message`` has too many distinct values to list, but it is a
 standard analyser breaks words where Unicode word segmentation (UAX #29) must, and lowercases with
 Java's ``toLowerCase``, which folds the Kelvin sign to ``k`` as Python's ``str.lower`` does. So a word
 standing whole inside a pattern — ASCII letters and digits with a breaking character on each side,
-like ``promiscuous`` in ``*entered promiscuous mode*`` or ``bin`` in ``*/bin/sh -i*`` — is a token of
-every message the pattern matches, and a plain ``term`` query on it finds a superset of the leaf's
-documents without building any automaton.
+like ``promiscuous`` in ``*entered promiscuous mode*``, or ``bin``, ``sh`` and ``e`` in
+``*nc -e /bin/sh *`` — is a token of every message the pattern matches, and plain ``term`` queries on
+all of them together find a superset of the leaf's documents without building any automaton.
 
-What. One ``filters`` aggregation counts the documents of every whole word of every leaf (in the
-families the rules read, under the batch's point in time; one query, not one per word); each leaf
-takes its rarest word — ``*invalid certificate signing key*`` is found through ``signing``, not the
-longer and commoner ``certificate``. The words found in at most ``MAX_PER_WORD`` documents each, and
-``MAX_CANDIDATES`` in all, are fetched in one search, each leaf is evaluated on the documents its word
-found with the reference evaluator, and becomes a ``terms`` query on the ids it accepts. A leaf with
-no such word, or only common ones, stays as it is. Document ids
-are unique across the events indices (they hash the source object and position).
+What. One ``filters`` aggregation counts, for every such leaf, the documents holding all of its words
+(in the families the rules read, under the batch's point in time; one query, not one per leaf):
+``bin`` alone is in most syslog lines, ``bin`` with ``sh`` and ``e`` in none. The leaves whose words
+find at most ``MAX_PER_LEAF`` documents each, ``MAX_CANDIDATES`` in all, have those fetched in one
+search; each leaf is evaluated on the documents its own words found with the reference evaluator, and
+becomes a ``terms`` query on the ids it accepts. A leaf with no whole word, or whose words are common
+together, stays as it is. Document ids are unique across the events indices (they hash the source
+object and position).
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ from siem.detect.engines.opensearch_dsl import MATCH_ALL, Compiler, all_of, any_
 from siem.detect.engines.opensearch_values import Resolved, _leaves, families_filter
 from siem.detect.evaluate import matches
 
-MAX_CANDIDATES = 10_000  # documents fetched for all words of a batch (one page: index.max_result_window)
-# A commoner word costs more to fetch and check than the automata it saves. Measured on the retro-hunt
-# of bench/detect.py (360k events, 222 rules, median cycle): 500 → 2.4 s, 100 → 2.1–2.2 s, 30 → 2.2 s,
-# no word resolution → 2.2–2.4 s.
-MAX_PER_WORD = 100
+MAX_CANDIDATES = 10_000  # documents fetched for all leaves of a batch (one page: index.max_result_window)
+# Commoner words cost more to fetch and check than the automaton they save. Measured on the retro-hunt
+# of bench/detect.py (360k events, 222 rules, median cycle, one word per leaf): 500 → 2.4 s,
+# 100 → 2.1–2.2 s, 30 → 2.2 s, no word resolution → 2.2–2.4 s.
+MAX_PER_LEAF = 100
 # Characters at which Unicode word segmentation (UAX #29, Lucene's StandardTokenizer) always breaks,
 # whatever is beside them: not letters, digits, ``_``, nor the in-word punctuation ``' . : , ;``.
 _BREAK = re.escape(' !"#$%&()*+-/<=>?@[\\]^`{|}~')
-_WORD = re.compile(rf"(?<=[{_BREAK}])[A-Za-z0-9]{{3,255}}(?=[{_BREAK}])")
+_WORD = re.compile(rf"(?<=[{_BREAK}])[A-Za-z0-9]{{1,255}}(?=[{_BREAK}])")
 
 
 def words_of(leaf: ir.Str) -> tuple[str, ...]:
@@ -67,40 +67,40 @@ def resolve(
     families: set[str] | None,
     scoped: dict[str, Any] = MATCH_ALL,
 ) -> Resolved:
-    """Each leaf whose rarest word is rare enough → ("_id", the ids of the documents in ``scoped``
-    it matches)."""
+    """Each leaf whose words together are rare enough → ("_id", the ids of the documents in
+    ``scoped`` it matches)."""
     scope = all_of([scoped, families_filter(pattern, families)])
-    every = sorted({(field, word) for field, found in words.values() for word in found})
-    filters = {f"{field} {word}": {"term": {field: word}} for field, word in every}
+    keys = sorted(set(words.values()))  # (field, words): leaves sharing their words share a search
+    name = {key: f"q{n}" for n, key in enumerate(keys)}
+    filters = {name[key]: _together(*key) for key in keys}
     body = {"size": 0, "track_total_hits": False, "query": scope, "aggs": {"w": {"filters": {"filters": filters}}}}
     buckets = search(body={**body, "pit": pit})["aggregations"]["w"]["buckets"]
-    counts = {term: buckets[f"{term[0]} {term[1]}"]["doc_count"] for term in every}
-    rarest = {
-        leaf: min(((field, w) for w in found), key=lambda t: (counts[t], t)) for leaf, (field, found) in words.items()
-    }
-    terms = sorted(set(rarest.values()))
+    counts = {key: buckets[name[key]]["doc_count"] for key in keys}
     chosen, total = set(), 0
-    for term in sorted(terms, key=lambda t: counts[t]):
-        if counts[term] > MAX_PER_WORD or total + counts[term] > MAX_CANDIDATES:
+    for key in sorted(keys, key=lambda k: (counts[k], k)):
+        if counts[key] > MAX_PER_LEAF or total + counts[key] > MAX_CANDIDATES:
             break
-        chosen.add(term)
-        total += counts[term]
+        chosen.add(key)
+        total += counts[key]
     if not chosen:
         return {}
     hits: list[dict[str, Any]] = []
     if total:
         fields = sorted({field for field, _ in chosen})
-        named = [{"term": {field: {"value": word, "_name": f"{field} {word}"}}} for field, word in sorted(chosen)]
+        named = [{"bool": {"filter": [_together(*key)], "_name": name[key]}} for key in sorted(chosen)]
         query = all_of([scope, any_of(named)])
         body = {"size": MAX_CANDIDATES, "query": query, "_source": {"includes": fields}, "pit": pit}
         hits = search(body=body)["hits"]["hits"]
-    found: dict[tuple[str, str], list[dict[str, Any]]] = {term: [] for term in chosen}
-    for hit in hits:  # each leaf is evaluated on the documents its own word found
-        for name in hit.get("matched_queries", ()):
-            field, _, word = name.rpartition(" ")
-            found[(field, word)].append(hit)
+    found: dict[str, list[dict[str, Any]]] = {name[key]: [] for key in chosen}
+    for hit in hits:  # each leaf is evaluated on the documents its own words found
+        for query_name in hit.get("matched_queries", ()):
+            found[query_name].append(hit)
     out: Resolved = {}
-    for leaf, term in rarest.items():
-        if term in chosen:
-            out[leaf] = ("_id", sorted(hit["_id"] for hit in found[term] if matches(leaf, hit["_source"])))
+    for leaf, key in words.items():
+        if key in chosen:
+            out[leaf] = ("_id", sorted(hit["_id"] for hit in found[name[key]] if matches(leaf, hit["_source"])))
     return out
+
+
+def _together(field: str, words: tuple[str, ...]) -> dict[str, Any]:
+    return all_of([{"term": {field: word}} for word in words])
