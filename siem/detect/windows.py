@@ -113,11 +113,12 @@ def _following(members: list[Member], steps: int) -> list[list[int]]:
     position that matched rule k (``len(members)``: none): an anchor's ordered steps are then found
     in a few lookups, not by walking its window — one common group (a user name copied all day)
     has windows of thousands of members."""
-    out = [[len(members)] * (len(members) + 1) for _ in range(steps)]
+    out: list[list[int]] = [[]]  # step 0 is the anchor itself
     for k in range(1, steps):
-        row = out[k]
+        row = [len(members)] * (len(members) + 1)
         for i in range(len(members) - 1, -1, -1):
             row[i] = i if k in members[i].rules else row[i + 1]
+        out.append(row)
     return out
 
 
