@@ -1,14 +1,16 @@
 """Batched selection on OpenSearch: pattern leaves on analysed text decided over the documents their words find.
 
 Why. Rules search ``message`` with case-insensitive patterns that the node verifies through the
-``wildcard`` sub-field — an automaton per leaf per shard, per query (``opensearch_values`` says why
-that is the cost). ``message`` has too many distinct values to list, but it is also analysed: the
+``wildcard`` sub-field: per leaf, per query, every document its n-grams let through is checked
+against the pattern (the profile API on the costliest queries of ``bench/detect.py`` at 1M events:
+the check is ~70% of their time, building the automaton under 1%).
+``message`` has too many distinct values to list, but it is also analysed: the
 standard analyser breaks words where Unicode word segmentation (UAX #29) must, and lowercases with
 Java's ``toLowerCase``, which folds the Kelvin sign to ``k`` as Python's ``str.lower`` does. So a word
 standing whole inside a pattern — ASCII letters and digits with a breaking character on each side,
 like ``promiscuous`` in ``*entered promiscuous mode*``, or ``bin``, ``sh`` and ``e`` in
 ``*nc -e /bin/sh *`` — is a token of every message the pattern matches, and plain ``term`` queries on
-all of them together find a superset of the leaf's documents without building any automaton.
+all of them together find a superset of the leaf's documents with no pattern to check.
 
 What. One ``filters`` aggregation counts, for every such leaf, the documents holding all of its words
 (in the families the rules read, under the batch's point in time; one query, not one per leaf):
@@ -32,7 +34,7 @@ from siem.detect.engines.opensearch_values import Resolved, _leaves, families_fi
 from siem.detect.evaluate import matches
 
 MAX_CANDIDATES = 10_000  # documents fetched for all leaves of a batch (one page: index.max_result_window)
-# Commoner words cost more to fetch and check than the automaton they save. Measured on the retro-hunt
+# Commoner words cost more to fetch and check than the pattern check they save. Measured on the retro-hunt
 # of bench/detect.py (360k events, 222 rules, median cycle, one word per leaf): 500 → 2.4 s,
 # 100 → 2.1–2.2 s, 30 → 2.2 s, no word resolution → 2.2–2.4 s.
 MAX_PER_LEAF = 100
