@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import re
 import socket
 import threading
@@ -558,15 +559,22 @@ def test_invalid_apprise_url_is_dead_without_echoing_it(tmp_path: Path, caplog: 
     store.close()
 
 
+class _JitterAtCeiling(random.Random):
+    """Full jitter that always draws its upper bound, for tests that need a retry to stay far away."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 def test_resolves_waiting_for_their_trigger_do_not_starve_later_notifications(store: Any, receiver: Receiver) -> None:
-    box = outbox(store, base_delay=1000.0, batch=2)
+    box = outbox(store, base_delay=1000.0, batch=2, rng=_JitterAtCeiling())
     pd = NotifyRoute(name="pd", type="pagerduty", url=receiver.url(), routing_key_env="SIEM_PAGERDUTY_KEY")
     receiver.program(503)
     receiver.program(503)
     now = time.time()
     box.enqueue(make_alert(1), [pd], now=now)
     box.enqueue(make_alert(2), [pd], now=now + 0.001)
-    assert box.deliver_due(now=now + 0.01).retried == 2  # both triggers back off (up to 1000 s)
+    assert box.deliver_due(now=now + 0.01).retried == 2  # both triggers back off 1000 s
     box.enqueue(make_alert(1, status="closed"), [pd], kind="resolve", now=now + 0.002)
     box.enqueue(make_alert(2, status="closed"), [pd], kind="resolve", now=now + 0.003)
     box.enqueue(make_alert(3), [pd], now=now + 0.004)
