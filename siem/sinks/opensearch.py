@@ -59,6 +59,36 @@ class StoreUnavailable(RuntimeError):
     """OpenSearch could not take the writes even after retries; nothing was dropped silently."""
 
 
+class PartialAnswer(StoreUnavailable):
+    """Some shards failed a search (a circuit breaker on a busy node, a shard relocating): the node
+    still answers 200 with what the other shards found. A detection, a value list or a timeline
+    built on that would silently miss events, so the answer is refused instead; the cycle reports
+    the rule and retries it with its checkpoint kept."""
+
+
+def whole(response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` (a search, count, scroll, point-in-time or ``_msearch`` item) if every shard
+    answered; else ``PartialAnswer`` naming how many did not and the first reason. A shard that is
+    not assigned (a red index) is counted in ``total`` but neither failed nor successful, so the
+    check is on what answered, not only on ``failed``."""
+    shards = response.get("_shards")
+    if not shards:
+        return response
+    total = shards.get("total", 0)
+    missing = total - shards.get("successful", 0) - shards.get("skipped", 0)
+    if missing > 0 or shards.get("failed"):
+        failures = shards.get("failures") or []
+        reason = (failures[0].get("reason") or {}) if failures else {}
+        why = (
+            f"{reason.get('type')}: {' '.join(str(reason.get('reason', '')).split())[:300]}" if reason else "unassigned"
+        )
+        raise PartialAnswer(
+            f"{max(missing, shards.get('failed', 0))} of {total} shards did not answer ({why});"
+            " nothing was decided on the partial answer"
+        )
+    return response
+
+
 class ShardLimitReached(StoreUnavailable):
     """The node refused to create an index: the cluster is at cluster.max_shards_per_node. Every later
     event for a new index would fail the same way, so the run stops with one line saying what to do."""
@@ -355,12 +385,16 @@ class OpenSearchStore:
             "sort": [{"@timestamp": "asc"}, {"log.offset": "asc"}],
             "size": query.size,
         }
-        response = self.client.search(index=self.events_pattern, body=body, params={"ignore_unavailable": "true"})
+        response = whole(
+            self.client.search(index=self.events_pattern, body=body, params={"ignore_unavailable": "true"})
+        )
         return [{"_id": hit["_id"], **hit["_source"]} for hit in response["hits"]["hits"]]
 
     def count(self, query: EventQuery) -> int:
-        response = self.client.count(
-            index=self.events_pattern, body={"query": self._query(query)}, params={"ignore_unavailable": "true"}
+        response = whole(
+            self.client.count(
+                index=self.events_pattern, body={"query": self._query(query)}, params={"ignore_unavailable": "true"}
+            )
         )
         return int(response["count"])
 

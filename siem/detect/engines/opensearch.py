@@ -33,6 +33,7 @@ from siem.detect.evaluate import matches
 from siem.detect.fieldtypes import field_type
 from siem.detect.rules import Rule
 from siem.detect.windows import Window
+from siem.sinks.opensearch import PartialAnswer, whole
 
 PAGE = 1000  # hits per search_after page
 GROUP = 10_000  # events sharing one millisecond fetched in one request (more: scrolled)
@@ -161,6 +162,14 @@ class Cursor:
         return sorted((h for h in hits if h["sort"][0] < last), key=_order)
 
 
+def _partial(response: dict[str, Any]) -> PartialAnswer | None:
+    try:
+        whole(response)
+    except PartialAnswer as exc:
+        return exc
+    return None
+
+
 def _order(hit: dict[str, Any]) -> tuple[int, str]:
     return ts_micros(hit.get("_source") or {}), hit["_id"]
 
@@ -188,7 +197,17 @@ class OpenSearchEngine:
     def _pit(self) -> str | None:
         if not self.client.indices.exists(index=self.pattern, params={"allow_no_indices": "false"}):
             return None
-        return self.client.create_pit(index=self.pattern, params={"keep_alive": KEEP_ALIVE})["pit_id"]
+        created = self.client.create_pit(index=self.pattern, params={"keep_alive": KEEP_ALIVE})
+        try:  # a point in time missing a shard would answer every later search without its events
+            whole(created)
+        except PartialAnswer:
+            self._close(created.get("pit_id"))
+            raise
+        return created["pit_id"]
+
+    def search(self, **kwargs: Any) -> dict[str, Any]:
+        """``client.search``, its answer refused when a shard failed (``whole``)."""
+        return whole(self.client.search(**kwargs))
 
     def _close(self, pit: str | None) -> None:
         if pit:
@@ -197,12 +216,12 @@ class OpenSearchEngine:
     def _scroll(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         body = {k: v for k, v in body.items() if k not in ("pit", "track_total_hits")}
         body["size"] = GROUP
-        response = self.client.search(index=self.pattern, body=body, params={"scroll": KEEP_ALIVE})
+        response = self.search(index=self.pattern, body=body, params={"scroll": KEEP_ALIVE})
         out, scroll_id = [], response.get("_scroll_id")
         try:
             while response["hits"]["hits"]:
                 out.extend(response["hits"]["hits"])
-                response = self.client.scroll(body={"scroll_id": scroll_id, "scroll": KEEP_ALIVE})
+                response = whole(self.client.scroll(body={"scroll_id": scroll_id, "scroll": KEEP_ALIVE}))
                 scroll_id = response.get("_scroll_id", scroll_id)
         finally:
             if scroll_id:
@@ -219,7 +238,7 @@ class OpenSearchEngine:
             cursor = Cursor(query, source, self.page, timed)
             while not cursor.done:
                 body = {**cursor.body(), "pit": {"id": pit, "keep_alive": KEEP_ALIVE}}
-                response = self.client.search(body=body)
+                response = self.search(body=body)
                 pit = response.get("pit_id", pit)
                 yield from cursor.feed(response, self._scroll)
         finally:
@@ -234,7 +253,7 @@ class OpenSearchEngine:
             for found in self._select(Compiler(types), rule, scope):
                 produced += 1
                 yield found
-        except TransportError as exc:
+        except (TransportError, PartialAnswer) as exc:  # a node may refuse a regexp on some shards only
             if produced or not refused_regexp(exc):
                 raise
             yield from self._select(Compiler(types, regexp=False), rule, scope)
@@ -281,15 +300,16 @@ class OpenSearchEngine:
                     lines += [{}, {**cursor.body(), "pit": {"id": pit, "keep_alive": KEEP_ALIVE}}]
                 responses = self.client.msearch(body=lines)["responses"]
                 for n, ((rule, exact, cursor), response) in enumerate(zip(live, responses, strict=True)):
-                    if "error" in response:
-                        if not out[rule.id] and cursor.fresh and refused_regexp(response["error"]):
+                    problem = response.get("error") or _partial(response)
+                    if problem:
+                        if not out[rule.id] and cursor.fresh and refused_regexp(problem):
                             fallback = Compiler(compiler.types, regexp=False, resolved=compiler.resolved)
                             dsl, exact = fallback.compile(rule.condition)
                             dsl = all_of([index_filter(self.pattern, rule.condition), dsl])
                             source = source_of(rule, exact)
                             live[n] = (rule, exact, Cursor(all_of([scoped, dsl]), source, self.page, cursor.timed))
                             continue
-                        raise RuntimeError(f"rule {rule.id}: {response['error']}")
+                        raise RuntimeError(f"rule {rule.id}: {problem}")
                     pit = response.get("pit_id", pit)
                     for hit in cursor.feed(response, self._scroll):
                         doc = hit["_source"]
@@ -312,7 +332,7 @@ class OpenSearchEngine:
         scoped = scope_query(scope) if scope is not None else MATCH_ALL
 
         def msearch(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return self.client.msearch(body=lines)["responses"]
+            return [r if "error" in r else whole(r) for r in self.client.msearch(body=lines)["responses"]]
 
         resolved = {}
         wanted = {f: p for f, p in plan(compiler, conditions).items() if p[0].total() >= self.min_leaves}
@@ -323,7 +343,7 @@ class OpenSearchEngine:
         texts = words.plan(compiler, conditions)
         if len(texts) >= self.min_leaves:
             families = families_of(conditions)
-            resolved.update(words.resolve(self.client.search, at, self.pattern, texts, families, scoped))
+            resolved.update(words.resolve(self.search, at, self.pattern, texts, families, scoped))
         compiler.resolved = resolved  # the leaves it compiled while planning stay compiled
         return compiler
 
@@ -351,7 +371,7 @@ class OpenSearchEngine:
         unique = sorted(set(ids))
         for start in range(0, len(unique), GROUP):
             batch = unique[start : start + GROUP]
-            response = self.client.search(
+            response = self.search(
                 index=self.pattern,
                 body={"query": {"ids": {"values": batch}}, "size": len(batch)},
                 params={"ignore_unavailable": "true", "allow_no_indices": "true"},

@@ -32,6 +32,7 @@ from siem.detect.engines.opensearch_dsl import MATCH_NONE, Compiler, all_of, any
 from siem.detect.evaluate import matches, values
 from siem.detect.rules import Rule
 from siem.detect.windows import SHOWN, Member, Window, group_keys, merged, satisfying, shown
+from siem.sinks.opensearch import PartialAnswer
 
 COMPOSITE_PAGE = 10_000
 KEYS_PER_FETCH = 1000
@@ -41,7 +42,7 @@ MAX_SPANS = 1000  # more spans of time than this: the candidates' events are fet
 def correlate(engine: OpenSearchEngine, rule: Rule, scope: Scope) -> list[Window]:
     try:
         return _correlate(engine, rule, scope, True)
-    except TransportError as exc:
+    except (TransportError, PartialAnswer) as exc:  # a node may refuse a regexp on some shards only
         if not refused_regexp(exc):
             raise
         return _correlate(engine, rule, scope, False)
@@ -199,7 +200,7 @@ def _buckets(engine: OpenSearchEngine, query: dict[str, Any], sources: list[dict
         aggs: dict[str, Any] = {"groups": {"composite": composite}}
         if sub:
             aggs["groups"]["aggs"] = sub
-        response = engine.client.search(
+        response = engine.search(
             index=engine.pattern,
             body={"query": query, "size": 0, "aggs": aggs, "track_total_hits": False},
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},

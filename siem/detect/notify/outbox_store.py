@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from siem.sinks.opensearch import whole
+
 STATES = ("pending", "sending", "delivered", "dead")
 FINAL = frozenset({"delivered", "dead"})
 
@@ -289,7 +291,7 @@ class OpenSearchOutboxStore:
             }
             if after is not None:
                 body["search_after"] = after
-            hits = self.client.search(index=self.index, body=body)["hits"]["hits"]
+            hits = whole(self.client.search(index=self.index, body=body))["hits"]["hits"]
             found.extend(self._record(hit) for hit in hits)
             if len(hits) < body["size"]:
                 break
