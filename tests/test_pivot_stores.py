@@ -328,3 +328,23 @@ def test_histogram_counts_every_match_not_only_the_page_the_same_on_both_stores(
     # first seen: the CloudTrail console logins of 2014-07-08 and 07-16; last: the 2021 Route 53 query
     assert embedded.histogram[0] == {"aws.cloudtrail": 3}
     assert embedded.histogram[-1] == {"aws.route53_resolver": 1}
+
+
+def test_cli_pivot_refuses_a_timeline_missing_a_red_indexs_shard_in_one_line(
+    stores, opensearch_url, opensearch_client, monkeypatch, capsys
+) -> None:
+    red = f"{stores['prefix']}-events-lost"  # its shard allocated nowhere: red, as after losing its node
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "index.routing.allocation.require._name": "nowhere"}
+    opensearch_client.indices.create(index=red, body={"settings": settings}, params={"wait_for_active_shards": "0"})
+    monkeypatch.setenv("SIEM_OPENSEARCH_URL", opensearch_url)
+    monkeypatch.setenv("SIEM_OPENSEARCH_INDEX_PREFIX", stores["prefix"])
+    try:
+        assert main(["pivot", "--ip", IP, "--format", "json"]) == 2
+    finally:
+        opensearch_client.indices.delete(index=red)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("siem: OpenSearch error: 1 of ") and err.count("\n") == 1
+    assert "shards did not answer (unassigned); nothing was decided on the partial answer" in err
+    assert main(["pivot", "--ip", IP, "--format", "json"]) == 0  # the same pivot once the index answers
+    assert len(capsys.readouterr().out.splitlines()) == 14
