@@ -584,13 +584,15 @@ def test_correlation_with_a_flat_object_rule_is_post_filtered(corr_store) -> Non
     assert [w.anchor.id for w in got] == ["e002"]
 
 
-def test_more_than_ten_thousand_groups_page_through_composite(corr_store) -> None:
+def test_more_than_ten_thousand_groups_in_two_indices_page_through_composite(corr_store) -> None:
+    """Each passing group has one event in the 2023 index and one in the 2024 one: no shard alone
+    holds two, so a per-shard ``min_doc_count`` would find none; composite pages find both."""
     docs = [
-        ev(n, "2024-01-01T00:00:00Z", **{"event.action": "ConsoleLogin", "user.name": f"u{n:05d}"})
+        ev(n, "2023-12-31T23:59:50Z", **{"event.action": "ConsoleLogin", "user.name": f"u{n:05d}"})
         for n in range(10_500)
     ]
     docs += [
-        ev(20_000 + n, "2024-01-01T00:00:30Z", **{"event.action": "ConsoleLogin", "user.name": f"u{n:05d}"})
+        ev(20_000 + n, "2024-01-01T00:00:10Z", **{"event.action": "ConsoleLogin", "user.name": f"u{n:05d}"})
         for n in (10_498, 10_499)
     ]  # the last groups in key order: found only by paging on
     write(corr_store, docs)
@@ -598,6 +600,76 @@ def test_more_than_ten_thousand_groups_page_through_composite(corr_store) -> Non
     got = run_both(corr_store, docs, corr_rule("event_count", [LOGIN], "gte", 2))
     assert [w.group for w in got] == [("u10498",), ("u10499",)]
     assert time.monotonic() - started < 60
+
+
+def _requests(engine: OpenSearchEngine) -> list[str]:
+    """The aggregation kinds of each search ``engine`` sends, recorded."""
+    sent: list[str] = []
+    search = engine.search
+
+    def recording(**kwargs: Any) -> dict[str, Any]:
+        aggs = kwargs.get("body", {}).get("aggs", {}).get("groups", {})
+        sent.append(next(iter(aggs), "hits"))
+        return search(**kwargs)
+
+    engine.search = recording  # type: ignore[method-assign]
+    return sent
+
+
+def test_groups_with_too_few_events_in_one_shard_are_pruned_in_one_terms_request(corr_store) -> None:
+    """A day of VPC flows has a group per address, nearly all with one event: composite pages would
+    build a bucket for each; one ``terms`` request with ``min_doc_count`` returns the two that can
+    pass."""
+    docs = [
+        ev(n, "2024-01-01T00:00:00Z", **{"event.action": "ConsoleLogin", "user.name": f"u{n:05d}"}) for n in range(3000)
+    ]
+    docs += [
+        ev(5000 + n, "2024-01-01T00:00:30Z", **{"event.action": "ConsoleLogin", "user.name": "u00007"}) for n in (1, 2)
+    ]
+    docs += [ev(6000, "2024-01-01T00:00:40Z", **{"event.action": "ConsoleLogin", "user.name": "u02999"})]
+    write(corr_store, docs)
+    engine = OpenSearchEngine(corr_store)
+    sent = _requests(engine)
+    got = engine.correlate(corr_rule("event_count", [LOGIN], "gte", 3), Scope())
+    assert [(w.group, w.anchor.id) for w in got] == [(("u00007",), "e007")]
+    assert sent[0] == "terms" and "composite" not in sent[:1] and sent.count("terms") == 1
+    want = MemoryEngine(docs).correlate(corr_rule("event_count", [LOGIN], "gte", 3), Scope())
+    assert shape(got) == shape(want)
+
+
+def test_distinct_values_of_a_multi_valued_field_are_not_bounded_by_the_event_count(corr_store) -> None:
+    """Three events holding seven ports each are 21 distinct ports: more than 20 though the group has
+    three events, so the count of events must not prune it."""
+    docs = [
+        ev(
+            n,
+            f"2024-01-01T00:00:{n:02d}Z",
+            **{
+                "event.action": "ConsoleLogin",
+                "source.ip": "203.0.113.9",
+                "destination.port": list(range(7 * n, 7 * n + 7)),
+            },
+        )
+        for n in range(3)
+    ]
+    write(corr_store, docs)
+    rule = corr_rule("value_count", [LOGIN], "gte", 20, group_by=("source.ip",), value="destination.port")
+    got = run_both(corr_store, docs, rule)
+    assert [(w.group, w.anchor.id, w.value) for w in got] == [(("203.0.113.9",), "e000", 21)]
+
+
+def test_more_passing_groups_than_one_terms_page_fall_back_to_composite(corr_store, monkeypatch) -> None:
+    from siem.detect.engines import opensearch_correlate
+
+    monkeypatch.setattr(opensearch_correlate, "COMPOSITE_PAGE", 2)
+    docs = [
+        ev(10 * g + n, f"2024-01-01T00:00:{n:02d}Z", **{"event.action": "ConsoleLogin", "user.name": f"g{g}"})
+        for g in range(3)
+        for n in range(2 + g)
+    ]
+    write(corr_store, docs)
+    got = run_both(corr_store, docs, corr_rule("event_count", [LOGIN], "gte", 2))
+    assert sorted({w.group for w in got}) == [("g0",), ("g1",), ("g2",)]
 
 
 def test_a_regexp_the_node_refuses_falls_back_to_the_prefilter(corr_store, opensearch_client) -> None:
