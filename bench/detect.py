@@ -10,9 +10,13 @@ rule's selection and each correlation is its own query, one after the other.
 
 Events: the bundled samples (``tests/data/samples/logs``) parsed through siem's real parsers, then
 replicated with varied IPs, user names and times (spread over one day) in a fixed mix of datasets
-(printed). The samples are rich in attacks (they were published to show them), production traffic is
-not: each sample event is classified once with the reference evaluator, and the copies are drawn so
-that about ``--suspicious-share`` of them (0.2% by default) come from samples some rule matches; the
+(printed). The CloudTrail samples are all writes (CreateUser, CreateGroup...): 85% of CloudTrail
+copies are read-only calls generated as AWS writes them instead (``representative.py``: STS, EC2,
+S3, KMS, SSM... by roles, CI users and services), as in a working account. The samples are rich in
+attacks (they were published to show them), production traffic is not: each template (sample or
+generated call) is classified once with the reference evaluator, and the copies are drawn so
+that about ``--suspicious-share`` of them (0.2% by default) come from templates some rule matches
+(every assumed-role call matches SigmaHQ's "AWS STS AssumeRole Misuse": those count as matched); the
 rest are the benign samples of the same dataset. The share of events that match is printed.
 
 Each round clears the alerts (and the node's request cache) and runs one cycle with the engine as it is
@@ -38,6 +42,7 @@ import argparse
 import gc
 import io
 import ipaddress
+import itertools
 import os
 import random
 import re
@@ -67,6 +72,9 @@ from siem.normalize import iso_utc  # noqa: E402
 from siem.pipeline import Event, parse_object  # noqa: E402
 from siem.sources import SourceObject  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from representative import cloudtrail_read_records  # noqa: E402
+
 SAMPLES = REPO / "tests" / "data" / "samples" / "logs"
 SHARED = Path(os.environ.get("SIEM_SHARED_DIR", REPO.parent / "shared"))
 END = datetime(2026, 3, 2, tzinfo=UTC)
@@ -85,6 +93,11 @@ MIX = {
     "aws.route53_resolver": 0.05,
     "other": 0.08,
 }
+# The CloudTrail samples are writes (CreateUser, CreateGroup... Elastic published them to show their
+# mapping); a working account's management events are mostly reads. CloudTrail copies are this share
+# of generated read-only calls (``representative.cloudtrail_read_records``: STS, EC2, S3, KMS, SSM...).
+READ_SHARE = 0.85
+CLOUDTRAIL_READS = 400
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -94,9 +107,10 @@ class Template:
     """One parsed sample event, ready to be replicated: its JSON text, the IPs and users in it, and
     whether a single-event rule matches it (``suspicious``)."""
 
-    def __init__(self, event: Event, suspicious: bool) -> None:
+    def __init__(self, event: Event, suspicious: bool, generated: bool = False) -> None:
         self.dataset = event.dataset
         self.suspicious = suspicious
+        self.generated = generated  # a read-only CloudTrail call of ``representative``, not a sample
         self.text = orjson.dumps(event.doc)
         self.ips: list[str] = []
         self.users: list[str] = []
@@ -142,16 +156,19 @@ class Template:
 
 
 def templates(ruleset: list[Rule]) -> dict[str, list[Template]]:
-    """The bundled samples through the real parsers (routed by content, like ``siem parse``)."""
+    """The bundled samples and the generated CloudTrail reads through the real parsers (routed by
+    content, like ``siem parse``)."""
     single = [r.condition for r in ruleset if r.correlation is None]
     router, options = Router(), ParseOptions()
     out: dict[str, list[Template]] = {}
-    for path in sorted(p for p in SAMPLES.rglob("*") if p.is_file()):
-        obj = SourceObject(path=str(path), identity=str(path), opener=partial(io.BytesIO, path.read_bytes()))
+    reads = orjson.dumps({"Records": cloudtrail_read_records(CLOUDTRAIL_READS)})
+    files = [(str(p), p.read_bytes(), False) for p in sorted(SAMPLES.rglob("*")) if p.is_file()]
+    for name, data, generated in [*files, ("cloudtrail-reads.json", reads, True)]:
+        obj = SourceObject(path=name, identity=name, opener=partial(io.BytesIO, data))
         for item in parse_object(obj, router, options):
             if isinstance(item, Event):
                 suspicious = any(matches(condition, item.doc) for condition in single)
-                out.setdefault(item.dataset, []).append(Template(item, suspicious))
+                out.setdefault(item.dataset, []).append(Template(item, suspicious, generated))
     return out
 
 
@@ -164,25 +181,38 @@ class Generator:
         other = [t for ds, ts in pool.items() if ds not in MIX for t in ts]
         groups = [(pool.get(ds, []) if ds != "other" else other, share) for ds, share in MIX.items()]
         self.choices = [
-            ([t for t in ts if not t.suspicious] or ts, [t for t in ts if t.suspicious], share)
+            (_weighted([t for t in ts if not t.suspicious] or ts), [t for t in ts if t.suspicious], share)
             for ts, share in groups
             if ts
         ]
         self.counts: Counter[str] = Counter()
         self.drawn_suspicious = 0
+        self.drawn_generated = 0
 
     def events(self, first: int, count: int) -> list[Event]:
         rng = self.rng
         groups = rng.choices([g[:2] for g in self.choices], [g[2] for g in self.choices], k=count)
         out = []
-        for n, (benign, matched) in zip(range(first, first + count), groups, strict=True):
+        for n, ((benign, weights), matched) in zip(range(first, first + count), groups, strict=True):
             bad = bool(matched) and rng.random() < self.suspicious
             self.drawn_suspicious += bad
-            template = rng.choice(matched if bad else benign)
+            template = rng.choice(matched) if bad else rng.choices(benign, cum_weights=weights)[0]
             at = END - timedelta(microseconds=rng.randrange(86_400_000_000))
             out.append(template.replicate(f"bench-{n:09d}", at, rng))
             self.counts[template.dataset] += 1
+            self.drawn_generated += template.generated
         return out
+
+
+def _weighted(benign: list[Template]) -> tuple[list[Template], list[float]]:
+    """The benign templates of a dataset and their cumulative weights: uniform, except that CloudTrail
+    copies are ``READ_SHARE`` generated reads and the rest the samples (which are all writes)."""
+    reads = sum(t.generated for t in benign)
+    if not reads or reads == len(benign):
+        weights = [1.0] * len(benign)
+    else:
+        weights = [READ_SHARE / reads if t.generated else (1 - READ_SHARE) / (len(benign) - reads) for t in benign]
+    return benign, list(itertools.accumulate(weights))
 
 
 # -- rules, engines, stores ----------------------------------------------------------------------------
@@ -308,6 +338,8 @@ def load(store: Any, wanted: int, budget: float, gen: Generator) -> int:
     print(f"  indexed {done:,} events in {time.monotonic() - started:.1f}s")
     total = sum(gen.counts.values())
     print("  mix: " + ", ".join(f"{ds} {n / total:.0%}" for ds, n in gen.counts.most_common()))
+    trail = gen.counts["aws.cloudtrail"]
+    print(f"  CloudTrail: {gen.drawn_generated / max(trail, 1):.0%} generated read-only calls, the rest the samples")
     print(f"  copies of samples a rule matches: {gen.drawn_suspicious:,} ({gen.drawn_suspicious / total:.2%})")
     return done
 
@@ -431,7 +463,8 @@ def main() -> None:
     ruleset, dropped = rules()
     pool = templates(ruleset)
     print(
-        f"{sum(len(t) for t in pool.values())} sample events in {len(pool)} datasets; {len(ruleset)} runnable rules"
+        f"{sum(len(t) for t in pool.values())} templates (samples, generated CloudTrail reads) in {len(pool)} datasets;"
+        f" {len(ruleset)} runnable rules"
         f" ({dropped} not loadable or not mappable, left out)"
     )
     kinds = ["embedded", "opensearch"] if args.store == "both" else [args.store]

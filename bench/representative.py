@@ -10,6 +10,7 @@ custom layout with its header line. Deterministic (seeded) so runs compare.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -141,4 +142,121 @@ def vpcflow_lines(count: int, version: int, seed: int = 11) -> list[bytes]:
                 f"{service} - {'ingress' if inbound else 'egress'} {r.randrange(1, 9)}"
             )
         out.append(base.encode())
+    return out
+
+
+# CloudTrail management events of a working account are mostly reads: services and applications
+# describing, listing and getting (and STS/KMS calls made on their behalf). (event source, name,
+# request parameters) of the common ones; {n} varies.
+_READS = (
+    (
+        "sts.amazonaws.com",
+        "AssumeRole",
+        {"roleArn": "arn:aws:iam::123456789012:role/app-{n}", "roleSessionName": "s{n}"},
+    ),
+    ("sts.amazonaws.com", "GetCallerIdentity", None),
+    ("ec2.amazonaws.com", "DescribeInstances", {"instancesSet": {}, "filterSet": {}}),
+    ("ec2.amazonaws.com", "DescribeSecurityGroups", {"securityGroupIdSet": {}, "filterSet": {}}),
+    ("ec2.amazonaws.com", "DescribeVolumes", {"volumeSet": {}, "filterSet": {}}),
+    ("s3.amazonaws.com", "ListBuckets", {"Host": "s3.amazonaws.com"}),
+    (
+        "s3.amazonaws.com",
+        "GetBucketAcl",
+        {"bucketName": "app-data-{n}", "Host": "app-data-{n}.s3.amazonaws.com", "acl": ""},
+    ),
+    ("s3.amazonaws.com", "GetBucketLocation", {"bucketName": "app-data-{n}", "location": ""}),
+    ("kms.amazonaws.com", "Decrypt", {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}),
+    ("kms.amazonaws.com", "GenerateDataKey", {"keyId": "alias/app-{n}", "keySpec": "AES_256"}),
+    ("ssm.amazonaws.com", "GetParameter", {"name": "/app/{n}/db-host", "withDecryption": False}),
+    ("ssm.amazonaws.com", "GetParameters", {"names": ["/app/{n}/a", "/app/{n}/b"], "withDecryption": True}),
+    ("logs.amazonaws.com", "DescribeLogGroups", {"limit": 50}),
+    ("iam.amazonaws.com", "GetRole", {"roleName": "app-{n}"}),
+    ("iam.amazonaws.com", "ListRoles", {"maxItems": 100}),
+    ("lambda.amazonaws.com", "ListFunctions20150331", {"maxItems": 50}),
+    ("monitoring.amazonaws.com", "GetMetricData", {"startTime": "x", "endTime": "y"}),
+    ("dynamodb.amazonaws.com", "DescribeTable", {"tableName": "orders-{n}"}),
+    ("elasticloadbalancing.amazonaws.com", "DescribeTargetHealth", {"targetGroupArn": "tg-{n}"}),
+    ("autoscaling.amazonaws.com", "DescribeAutoScalingGroups", {"maxRecords": 100}),
+    ("secretsmanager.amazonaws.com", "GetSecretValue", {"secretId": "app/{n}/db"}),
+    ("ecr.amazonaws.com", "GetAuthorizationToken", None),
+)
+_SDKS = (
+    "aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5",
+    "Boto3/1.34.144 md/Botocore#1.34.144 ua/2.0 os/linux",
+    "aws-sdk-java/2.26.20 Linux/5.10",
+    "aws-cli/2.17.43 md/awscrt#0.21.2 os/linux",
+    "console.amazonaws.com",
+)
+
+
+def _assumed_role(r: random.Random, n: int, start: datetime) -> dict:
+    role = r.choice(("app", "ec2-instance", "AWSReservedSSO_ReadOnly_0123456789abcdef", "eks-node"))
+    session = r.choice((f"i-{r.getrandbits(64):016x}", f"user{n}@example.com", f"pod-{n}"))
+    issuer = {
+        "type": "Role",
+        "principalId": "AROAEXAMPLE",
+        "accountId": "123456789012",
+        "arn": f"arn:aws:iam::123456789012:role/{role}-{n}",
+        "userName": f"{role}-{n}",
+    }
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROAEXAMPLE{r.getrandbits(40):010X}:{session}",
+        "arn": f"arn:aws:sts::123456789012:assumed-role/{role}-{n}/{session}",
+        "accountId": "123456789012",
+        "accessKeyId": f"ASIAEXAMPLE{r.getrandbits(36):09X}",
+        "sessionContext": {
+            "sessionIssuer": issuer,
+            "attributes": {"creationDate": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "mfaAuthenticated": "false"},
+        },
+    }
+
+
+def cloudtrail_read_records(count: int, seed: int = 13) -> list[dict]:
+    """CloudTrail read-only management events as AWS writes them: ``count`` records, varied actors
+    (instance and application roles, SSO users, AWS services), sources, regions and parameters."""
+    r = random.Random(seed)
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        source, name, params = _READS[i % len(_READS)] if i < len(_READS) else r.choice(_READS)
+        n = r.randrange(40)
+        ip = f"10.{r.randrange(8)}.{r.randrange(256)}.{r.randrange(1, 255)}" if r.random() < 0.7 else _public(r)
+        kind = r.random()
+        if kind < 0.2 and name in ("Decrypt", "GenerateDataKey", "AssumeRole"):  # on a service's behalf
+            identity: dict = {"type": "AWSService", "invokedBy": "lambda.amazonaws.com"}
+            ip = "lambda.amazonaws.com"
+        elif kind < 0.55:  # CI users and older applications with access keys
+            identity = {
+                "type": "IAMUser",
+                "principalId": f"AIDAEXAMPLE{r.getrandbits(40):010X}",
+                "arn": f"arn:aws:iam::123456789012:user/ci-deployer-{n}",
+                "accountId": "123456789012",
+                "accessKeyId": f"AKIAEXAMPLE{r.getrandbits(36):09X}",
+                "userName": f"ci-deployer-{n}",
+            }
+        else:  # instance, pod and SSO roles
+            identity = _assumed_role(r, n, start)
+        text = json.dumps(params).replace("{n}", str(n)) if params is not None else "null"
+        out.append(
+            {
+                "eventVersion": "1.09",
+                "userIdentity": identity,
+                "eventTime": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventSource": source,
+                "eventName": name,
+                "awsRegion": r.choice(("us-east-1", "us-east-1", "eu-west-1", "ap-northeast-1")),
+                "sourceIPAddress": ip,
+                "userAgent": r.choice(_SDKS),
+                "requestParameters": json.loads(text),
+                "responseElements": None,
+                "requestID": f"{r.getrandbits(128):032x}",
+                "eventID": f"{r.getrandbits(128):032x}",
+                "readOnly": True,
+                "eventType": "AwsApiCall",
+                "managementEvent": True,
+                "recipientAccountId": "123456789012",
+                "eventCategory": "Management",
+            }
+        )
     return out
