@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from test_engine_opensearch import S, make_rule
@@ -241,3 +242,38 @@ def test_a_leaf_shared_by_many_rules_counts_once_per_rule_toward_listing_its_fie
             engine._close(pit)
         assert (leaf in resolved) is listed, count
     assert resolved[leaf] == (UA, ["sqlmap/1.7.2#stable (https://sqlmap.org)"])
+
+
+def test_a_batchs_words_are_counted_while_its_values_are_listed(opensearch_client) -> None:
+    """Both are answers the node computes before any rule query can be sent: the words' search is
+    sent first, beside the values' ``_msearch``, not after it (the listing waits a few seconds at
+    most for it to begin)."""
+    import threading
+
+    docs = [web(n, agent, line) for n, (agent, line) in enumerate([("curl/8.4.0", "x a b y"), ("Go", "x b a")], 1)]
+    by_words, by_values = contains("message", " a b "), contains("user_agent.original", "curl")
+    rules = [make_rule(by_words, "words"), make_rule(by_values, "values")]
+    with indexed(opensearch_client, docs, "nginx.access") as store:
+        engine = OpenSearchEngine(store, min_leaves=1)
+        began, met = threading.Event(), []
+        search, msearch = engine.search, store.client.msearch
+
+        def counting_words(**kwargs: Any) -> dict[str, Any]:
+            began.set()
+            return search(**kwargs)
+
+        def listing_values(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            if not met:
+                met.append(began.wait(timeout=5))
+            return msearch(*args, **kwargs)
+
+        engine.search = counting_words  # type: ignore[method-assign]
+        store.client.msearch = listing_values
+        pit = engine._pit()
+        try:
+            compiler = engine.batch_compiler(rules, pit)
+        finally:
+            engine._close(pit)
+        assert met == [True]
+        assert compiler.resolved[by_words] == ("_id", ["w01"])
+        assert compiler.resolved[by_values] == ("user_agent.original", ["curl/8.4.0"])

@@ -324,7 +324,8 @@ class OpenSearchEngine:
         """A compiler for the batch: live field types, and the pattern leaves the rules share decided
         once under ``pit``, among the events in ``scope`` — on keyword fields over the stored values
         (``opensearch_values``), on analysed text over the documents a word of the pattern finds
-        (``opensearch_words``)."""
+        (``opensearch_words``). The words are counted beside the values' listing: no rule query can
+        be sent before both answers, and the node computes them at once."""
         conditions = [r.condition for r in rules]
         fields = set().union(*(ir.fields_of(c) for c in conditions))
         compiler = Compiler(live_types(self.client, self.pattern, fields))
@@ -335,15 +336,23 @@ class OpenSearchEngine:
             return [r if "error" in r else whole(r) for r in self.client.msearch(body=lines)["responses"]]
 
         resolved = {}
-        wanted = {f: p for f, p in plan(compiler, conditions).items() if p[0].total() >= self.min_leaves}
-        if wanted:
-            homes = {field: families for field, (_, families) in wanted.items()}
-            values = distinct_values(msearch, at, self.pattern, homes, scoped)
-            resolved.update(resolve(values, {field: leaves for field, (leaves, _) in wanted.items()}))
         texts = words.plan(compiler, conditions)
-        if len(texts) >= self.min_leaves:
-            families = families_of(conditions)
-            resolved.update(words.resolve(self.search, at, self.pattern, texts, families, scoped))
+        found_words = None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="words")
+        try:
+            if len(texts) >= self.min_leaves:  # beside the values: the node answers both at once
+                found_words = pool.submit(
+                    words.resolve, self.search, at, self.pattern, texts, families_of(conditions), scoped
+                )
+            wanted = {f: p for f, p in plan(compiler, conditions).items() if p[0].total() >= self.min_leaves}
+            if wanted:
+                homes = {field: families for field, (_, families) in wanted.items()}
+                values = distinct_values(msearch, at, self.pattern, homes, scoped)
+                resolved.update(resolve(values, {field: leaves for field, (leaves, _) in wanted.items()}))
+            if found_words is not None:
+                resolved.update(found_words.result())
+        finally:
+            pool.shutdown(wait=True)
         compiler.resolved = resolved  # the leaves it compiled while planning stay compiled
         return compiler
 
