@@ -70,7 +70,6 @@ from siem.formats.base import ParseOptions  # noqa: E402
 from siem.formats.routing import Router  # noqa: E402
 from siem.normalize import iso_utc  # noqa: E402
 from siem.pipeline import Event, parse_object  # noqa: E402
-from siem.sinks.opensearch_json import ExactSerializer  # noqa: E402
 from siem.sources import SourceObject  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
@@ -288,7 +287,7 @@ def open_bench_store(kind: str, tmp: Path, url: str | None) -> Any:
     if not url:
         raise SystemExit("set SIEM_OPENSEARCH_URL (or --url) for --store opensearch")
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    client = OpenSearch(hosts=[url], timeout=600, http_compress=True, serializer=ExactSerializer())  # as make_client
+    client = OpenSearch(hosts=[url], timeout=600, http_compress=True)
     install_templates(client, prefix)
     return OpenSearchStore(client, prefix=prefix, batch_size=5000)
 

@@ -29,7 +29,6 @@ from siem.normalize import utc_now_iso
 from siem.pipeline import RAW_LIMIT, DeadLetter, Event
 from siem.sinks import EventQuery
 from siem.sinks.index_layout import IndexLayout, shard_limit_message
-from siem.sinks.opensearch_json import ExactSerializer
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,6 @@ def make_client(settings: Any) -> OpenSearch:
         "ssl_show_warn": cfg["verify_certs"],
         "timeout": cfg["timeout"],
         "http_compress": True,
-        "serializer": ExactSerializer(),  # answers decoded by orjson where that is exact
     }
     if cfg["ca_certs"]:
         kwargs["ca_certs"] = cfg["ca_certs"]
