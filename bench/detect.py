@@ -175,13 +175,15 @@ def templates(ruleset: list[Rule]) -> dict[str, list[Template]]:
 class Generator:
     """Copies of the templates in the dataset mix, ``suspicious`` of them drawn from matched samples."""
 
-    def __init__(self, pool: dict[str, list[Template]], suspicious: float, seed: int = 7) -> None:
+    def __init__(
+        self, pool: dict[str, list[Template]], suspicious: float, reads: float = READ_SHARE, seed: int = 7
+    ) -> None:
         self.rng = random.Random(seed)
         self.suspicious = suspicious
         other = [t for ds, ts in pool.items() if ds not in MIX for t in ts]
         groups = [(pool.get(ds, []) if ds != "other" else other, share) for ds, share in MIX.items()]
         self.choices = [
-            (_weighted([t for t in ts if not t.suspicious] or ts), [t for t in ts if t.suspicious], share)
+            (_weighted([t for t in ts if not t.suspicious] or ts, reads), [t for t in ts if t.suspicious], share)
             for ts, share in groups
             if ts
         ]
@@ -204,14 +206,14 @@ class Generator:
         return out
 
 
-def _weighted(benign: list[Template]) -> tuple[list[Template], list[float]]:
+def _weighted(benign: list[Template], share: float) -> tuple[list[Template], list[float]]:
     """The benign templates of a dataset and their cumulative weights: uniform, except that CloudTrail
-    copies are ``READ_SHARE`` generated reads and the rest the samples (which are all writes)."""
+    copies are ``share`` generated reads and the rest the samples (which are all writes)."""
     reads = sum(t.generated for t in benign)
     if not reads or reads == len(benign):
         weights = [1.0] * len(benign)
     else:
-        weights = [READ_SHARE / reads if t.generated else (1 - READ_SHARE) / (len(benign) - reads) for t in benign]
+        weights = [share / reads if t.generated else (1 - share) / (len(benign) - reads) for t in benign]
     return benign, list(itertools.accumulate(weights))
 
 
@@ -375,7 +377,9 @@ def bench(kind: str, args: argparse.Namespace, pool: dict[str, list[Template]], 
     with tempfile.TemporaryDirectory() as tmp:
         store = open_bench_store(kind, Path(tmp), args.url)
         try:
-            size = load(store, args.events, args.load_budget, Generator(pool, args.suspicious_share))
+            size = load(
+                store, args.events, args.load_budget, Generator(pool, args.suspicious_share, args.cloudtrail_reads)
+            )
             engine = make_engine(store)
             if not hasattr(engine, "select_many"):
                 print(f"  note: the {engine.name} engine has no select_many; both modes query once per rule")
@@ -456,6 +460,12 @@ def main() -> None:
     parser.add_argument("--load-budget", type=float, default=180.0, help="seconds allowed for indexing, per store")
     parser.add_argument(
         "--suspicious-share", type=float, default=0.002, help="share of copies drawn from samples a rule matches"
+    )
+    parser.add_argument(
+        "--cloudtrail-reads",
+        type=float,
+        default=READ_SHARE,
+        help="share of CloudTrail copies that are generated read-only calls (0: the samples' writes only)",
     )
     parser.add_argument("--recent", type=int, default=5, help="minutes of events in the scheduled-cycle window")
     parser.add_argument("--url", default=os.environ.get("SIEM_OPENSEARCH_URL"), help="the OpenSearch node")
