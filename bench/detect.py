@@ -180,6 +180,8 @@ class Generator:
     ) -> None:
         self.rng = random.Random(seed)
         self.suspicious = suspicious
+        if not reads:  # the samples alone: generated calls are neither benign nor matched copies
+            pool = {ds: [t for t in ts if not t.generated] for ds, ts in pool.items()}
         other = [t for ds, ts in pool.items() if ds not in MIX for t in ts]
         groups = [(pool.get(ds, []) if ds != "other" else other, share) for ds, share in MIX.items()]
         self.choices = [
