@@ -33,7 +33,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Any]:
     yield from _opensearch_store(request)
 
 
-def _red_index(client: Any, name: str) -> None:
+def red_index(client: Any, name: str) -> None:
     """An index whose shard is allocated nowhere: red, as after losing the node that held it."""
     settings = {**ONE_SHARD, "index.routing.allocation.require._name": "no-such-node"}
     client.indices.create(index=name, body={"settings": settings}, params={"wait_for_active_shards": "0"})
@@ -54,7 +54,7 @@ def test_an_answer_missing_a_shard_is_refused_whether_it_failed_or_is_unassigned
     with pytest.raises(PartialAnswer, match=r"^1 of 2 shards did not answer \(query_shard_exception: .*abc"):
         whole(failed)
 
-    _red_index(client, f"{index_prefix}-red")
+    red_index(client, f"{index_prefix}-red")
     unassigned = client.search(index=f"{words},{index_prefix}-red", body={"query": {"match_all": {}}})
     assert unassigned["_shards"] == {"total": 2, "successful": 1, "skipped": 0, "failed": 0}
     with pytest.raises(PartialAnswer, match=r"^1 of 2 shards did not answer \(unassigned\)"):
@@ -70,7 +70,7 @@ def test_a_cycle_with_an_unassigned_events_shard_fails_its_rules_keeps_checkpoin
     rules = write_rules(tmp_path / "rules")
     write_events(store, scenario())
     red = f"{store.prefix}-events-aws.cloudtrail-2025"  # in the events pattern, like a lost year
-    _red_index(opensearch_client, red)
+    red_index(opensearch_client, red)
     runner = runner_for(store)
 
     report = runner.run_cycle(rules, now=NOW)

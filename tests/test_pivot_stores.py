@@ -333,9 +333,10 @@ def test_histogram_counts_every_match_not_only_the_page_the_same_on_both_stores(
 def test_cli_pivot_refuses_a_timeline_missing_a_red_indexs_shard_in_one_line(
     stores, opensearch_url, opensearch_client, monkeypatch, capsys
 ) -> None:
-    red = f"{stores['prefix']}-events-lost"  # its shard allocated nowhere: red, as after losing its node
-    settings = {"number_of_shards": 1, "number_of_replicas": 0, "index.routing.allocation.require._name": "nowhere"}
-    opensearch_client.indices.create(index=red, body={"settings": settings}, params={"wait_for_active_shards": "0"})
+    from test_detect_partial_answers import red_index
+
+    red = f"{stores['prefix']}-events-lost"
+    red_index(opensearch_client, red)
     monkeypatch.setenv("SIEM_OPENSEARCH_URL", opensearch_url)
     monkeypatch.setenv("SIEM_OPENSEARCH_INDEX_PREFIX", stores["prefix"])
     try:

@@ -20,7 +20,7 @@ import orjson
 
 from siem.detect.alerts import STATUSES
 from siem.detect.engines import Scope
-from siem.sinks.opensearch import whole
+from siem.sinks.opensearch import whole_search
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -202,7 +202,7 @@ class OpenSearchState:
             "sort": [{"alert.last_seen": "desc"}, {"alert.id": "asc"}],
             "size": size,
         }
-        response = whole(self.client.search(index=self.alerts_index, body=body, params={"ignore_unavailable": "true"}))
+        response = whole_search(self.client, index=self.alerts_index, body=body, params={"ignore_unavailable": "true"})
         return [hit["_source"] for hit in response["hits"]["hits"]]
 
     def refresh(self) -> None:

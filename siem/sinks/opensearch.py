@@ -66,27 +66,38 @@ class PartialAnswer(StoreUnavailable):
     the rule and retries it with its checkpoint kept."""
 
 
-def whole(response: dict[str, Any]) -> dict[str, Any]:
-    """``response`` (a search, count, scroll, point-in-time or ``_msearch`` item) if every shard
-    answered; else ``PartialAnswer`` naming how many did not and the first reason. A shard that is
-    not assigned (a red index) is counted in ``total`` but neither failed nor successful, so the
-    check is on what answered, not only on ``failed``."""
+def missing_shards(response: dict[str, Any]) -> PartialAnswer | None:
+    """What is missing from ``response`` (a search, count, scroll, point-in-time or ``_msearch``
+    item): None if every shard answered, else the ``PartialAnswer`` naming how many did not and the
+    first reason. A shard that is not assigned (a red index) is counted in ``total`` but neither
+    failed nor successful, so the check is on what answered, not only on ``failed``."""
     shards = response.get("_shards")
     if not shards:
-        return response
+        return None
     total = shards.get("total", 0)
     missing = total - shards.get("successful", 0) - shards.get("skipped", 0)
-    if missing > 0 or shards.get("failed"):
-        failures = shards.get("failures") or []
-        reason = (failures[0].get("reason") or {}) if failures else {}
-        why = (
-            f"{reason.get('type')}: {' '.join(str(reason.get('reason', '')).split())[:300]}" if reason else "unassigned"
-        )
-        raise PartialAnswer(
-            f"{max(missing, shards.get('failed', 0))} of {total} shards did not answer ({why});"
-            " nothing was decided on the partial answer"
-        )
+    if missing <= 0 and not shards.get("failed"):
+        return None
+    failures = shards.get("failures") or []
+    reason = (failures[0].get("reason") or {}) if failures else {}
+    why = f"{reason.get('type')}: {' '.join(str(reason.get('reason', '')).split())[:300]}" if reason else "unassigned"
+    return PartialAnswer(
+        f"{max(missing, shards.get('failed', 0))} of {total} shards did not answer ({why});"
+        " nothing was decided on the partial answer"
+    )
+
+
+def whole(response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` if every shard answered, else raises its ``missing_shards``."""
+    problem = missing_shards(response)
+    if problem is not None:
+        raise problem
     return response
+
+
+def whole_search(client: Any, **kwargs: Any) -> dict[str, Any]:
+    """``client.search(**kwargs)``, refused when a shard did not answer (``whole``)."""
+    return whole(client.search(**kwargs))
 
 
 class ShardLimitReached(StoreUnavailable):
@@ -385,8 +396,8 @@ class OpenSearchStore:
             "sort": [{"@timestamp": "asc"}, {"log.offset": "asc"}],
             "size": query.size,
         }
-        response = whole(
-            self.client.search(index=self.events_pattern, body=body, params={"ignore_unavailable": "true"})
+        response = whole_search(
+            self.client, index=self.events_pattern, body=body, params={"ignore_unavailable": "true"}
         )
         return [{"_id": hit["_id"], **hit["_source"]} for hit in response["hits"]["hits"]]
 

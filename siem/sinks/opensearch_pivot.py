@@ -24,7 +24,7 @@ from siem.pivot.query import (
     expand_kinds,
     is_self,
 )
-from siem.sinks.opensearch import whole
+from siem.sinks.opensearch import whole_search
 
 WINDOW = 10_000  # index.max_result_window: from + size beyond it is refused
 PIT_KEEP_ALIVE = "2m"
@@ -78,7 +78,7 @@ def dataset_stats(store: Any, query: PivotQuery) -> list[DatasetStats]:
             }
         },
     }
-    response = _search(store, index=store.events_pattern, body=body, params=_IGNORE)
+    response = whole_search(store.client, index=store.events_pattern, body=body, params=_IGNORE)
     buckets = (response.get("aggregations") or {}).get("datasets", {}).get("buckets", [])
     return [
         DatasetStats(
@@ -92,11 +92,6 @@ def dataset_stats(store: Any, query: PivotQuery) -> list[DatasetStats]:
     ]
 
 
-def _search(store: Any, **kwargs: Any) -> dict[str, Any]:
-    """A search whose answer is refused when a shard failed: a timeline must not hide events."""
-    return whole(store.client.search(**kwargs))
-
-
 def _hits(response: dict[str, Any]) -> list[dict[str, Any]]:
     return response["hits"]["hits"]
 
@@ -106,7 +101,7 @@ def timeline(store: Any, query: PivotQuery) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"query": query_body(query), "sort": sort_keys(query.newest)}
     if query.offset + query.limit <= WINDOW:
         body.update({"from": query.offset, "size": query.limit})
-        response = _search(store, index=store.events_pattern, body=body, params=_IGNORE)
+        response = whole_search(store.client, index=store.events_pattern, body=body, params=_IGNORE)
         return [{"_id": h["_id"], **h["_source"]} for h in _hits(response)]
     return _deep_page(store, body, query)
 
@@ -144,7 +139,7 @@ def _pit_search(
     request = {**body, "pit": {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}, "size": size, "_source": source}
     if after is not None:
         request["search_after"] = after
-    return _hits(_search(store, body=request))
+    return _hits(whole_search(store.client, body=request))
 
 
 def expand(store: Any, query: PivotQuery) -> dict[str, list[tuple[str, int]]]:
@@ -158,7 +153,7 @@ def expand(store: Any, query: PivotQuery) -> dict[str, list[tuple[str, int]]]:
         "query": query_body(query),
         "aggs": {k: {"terms": {"field": fields[k], "size": size}} for k in kinds},
     }
-    response = _search(store, index=store.events_pattern, body=body, params=_IGNORE)
+    response = whole_search(store.client, index=store.events_pattern, body=body, params=_IGNORE)
     aggs = response.get("aggregations") or {}
     out: dict[str, list[tuple[str, int]]] = {}
     for kind in kinds:
@@ -178,7 +173,7 @@ def alerts(store: Any, query: PivotQuery) -> list[dict[str, Any]]:
         "sort": [{"alert.last_seen": {"order": "desc", "unmapped_type": "date"}}],
         "size": ALERTS_SIZE,
     }
-    response = _search(store, index=f"{store.prefix}-alerts", body=body, params=_IGNORE)
+    response = whole_search(store.client, index=f"{store.prefix}-alerts", body=body, params=_IGNORE)
     return [h["_source"] for h in _hits(response)]
 
 
@@ -198,7 +193,7 @@ def histogram(store: Any, query: PivotQuery, bins: Bins) -> list[dict[str, int]]
             }
         },
     }
-    response = _search(store, index=store.events_pattern, body=body, params=_IGNORE)
+    response = whole_search(store.client, index=store.events_pattern, body=body, params=_IGNORE)
     keyed = (response.get("aggregations") or {}).get("bins", {}).get("buckets", {})
     return [
         {b["key"]: b["doc_count"] for b in keyed.get(str(i), {}).get("datasets", {}).get("buckets", [])}

@@ -33,7 +33,7 @@ from siem.detect.evaluate import matches
 from siem.detect.fieldtypes import field_type
 from siem.detect.rules import Rule
 from siem.detect.windows import Window
-from siem.sinks.opensearch import PartialAnswer, whole
+from siem.sinks.opensearch import PartialAnswer, missing_shards, whole, whole_search
 
 PAGE = 1000  # hits per search_after page
 GROUP = 10_000  # events sharing one millisecond fetched in one request (more: scrolled)
@@ -162,14 +162,6 @@ class Cursor:
         return sorted((h for h in hits if h["sort"][0] < last), key=_order)
 
 
-def _partial(response: dict[str, Any]) -> PartialAnswer | None:
-    try:
-        whole(response)
-    except PartialAnswer as exc:
-        return exc
-    return None
-
-
 def _order(hit: dict[str, Any]) -> tuple[int, str]:
     return ts_micros(hit.get("_source") or {}), hit["_id"]
 
@@ -198,16 +190,14 @@ class OpenSearchEngine:
         if not self.client.indices.exists(index=self.pattern, params={"allow_no_indices": "false"}):
             return None
         created = self.client.create_pit(index=self.pattern, params={"keep_alive": KEEP_ALIVE})
-        try:  # a point in time missing a shard would answer every later search without its events
-            whole(created)
-        except PartialAnswer:
+        problem = missing_shards(created)  # a point in time missing a shard would miss its events in every search
+        if problem is not None:
             self._close(created.get("pit_id"))
-            raise
+            raise problem
         return created["pit_id"]
 
     def search(self, **kwargs: Any) -> dict[str, Any]:
-        """``client.search``, its answer refused when a shard failed (``whole``)."""
-        return whole(self.client.search(**kwargs))
+        return whole_search(self.client, **kwargs)
 
     def _close(self, pit: str | None) -> None:
         if pit:
@@ -300,7 +290,7 @@ class OpenSearchEngine:
                     lines += [{}, {**cursor.body(), "pit": {"id": pit, "keep_alive": KEEP_ALIVE}}]
                 responses = self.client.msearch(body=lines)["responses"]
                 for n, ((rule, exact, cursor), response) in enumerate(zip(live, responses, strict=True)):
-                    problem = response.get("error") or _partial(response)
+                    problem = response.get("error") or missing_shards(response)
                     if problem:
                         if not out[rule.id] and cursor.fresh and refused_regexp(problem):
                             fallback = Compiler(compiler.types, regexp=False, resolved=compiler.resolved)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from siem.sinks.opensearch import whole
+from siem.sinks.opensearch import whole_search
 
 STATES = ("pending", "sending", "delivered", "dead")
 FINAL = frozenset({"delivered", "dead"})
@@ -291,7 +291,7 @@ class OpenSearchOutboxStore:
             }
             if after is not None:
                 body["search_after"] = after
-            hits = whole(self.client.search(index=self.index, body=body))["hits"]["hits"]
+            hits = whole_search(self.client, index=self.index, body=body)["hits"]["hits"]
             found.extend(self._record(hit) for hit in hits)
             if len(hits) < body["size"]:
                 break
