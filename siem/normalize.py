@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -67,9 +68,19 @@ def document_id(ctx: ObjectContext, position: int) -> str:
     return f"{ctx.id_prefix}-{position}"
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A dotted quad already in the form ipaddress would print (no leading zeros, ASCII digits only)
+_CANONICAL_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+
+
 @lru_cache(maxsize=65536)
 def valid_ip(value: str) -> str | None:
-    """The canonical form of an IP address, or None for anything else (a hostname, '-')."""
+    """The canonical form of an IP address, or None for anything else (a hostname, '-').
+
+    A canonical IPv4 address is its own answer: one regex match instead of ipaddress's parser,
+    which cost about a fifth of mapping a flow record whose addresses vary (cache misses)."""
+    if _CANONICAL_IPV4.fullmatch(value):
+        return value
     try:
         return str(ipaddress.ip_address(value.strip("[]")))
     except ValueError:
