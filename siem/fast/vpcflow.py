@@ -1,53 +1,83 @@
-"""The VPC flow fast path: records of the default (v2) layout mapped straight to finished JSON bytes.
+"""The VPC flow fast path: records of any flow log layout mapped straight to finished JSON bytes.
 
-Exactness rule: a line is mapped here only when its object's layout is the default one (named by the
-object's header line, or 14 fields without a header, as `vpcflow.to_ecs` decides) and it is 14
-single-space-separated printable-ASCII fields whose numbers are plain (no leading zero, at most 18
-digits, times within epoch_iso's range) and whose addresses are "-" or canonical IPv4. The document
-is built from the same helpers the reference uses (epoch_iso, community_id, the transport table)
-with the envelope `finalize` adds; every other line — header lines, custom layouts, IPv6,
-anything odd — goes through `VpcFlowLogType.records`' own logic and then `to_ecs`.
+Exactness rule: a line is mapped here only when its object's layout is known — named by the object's
+header line (any custom field list: v3-v10 fields included), or one of the header-less layouts
+`vpcflow.to_ecs` tells apart by field count — and it holds exactly that many single-space-separated
+printable-ASCII fields, its numbers plain (no leading zero, at most 18 digits, times within
+epoch_iso's range, a start or an end present) and its srcaddr/dstaddr "-" or canonical IPv4. The
+document is built from the same helpers and tables the reference uses (epoch_iso, community_id,
+valid_ip, the transport, action and renaming tables) with the envelope `finalize` adds; every other
+line — header lines, IPv6, anything odd — goes through `VpcFlowLogType.records`' own logic and then
+`to_ecs`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, BinaryIO
 
 import orjson
 
 from siem import limits
 from siem.fast.chunks import STATS, Chunk, chunks, line_at, numbered_lines
-from siem.formats._network import _MAX_EPOCH, TRANSPORT_BY_NUMBER, community_id, epoch_iso
+from siem.formats import vpcflow as reference
+from siem.formats._network import _MAX_EPOCH, TRANSPORT_BY_NUMBER, community_id, epoch_iso, tcp_flag_names
 from siem.formats.base import BadRecord, ParseOptions, Record, Skipped, oversized_record
-from siem.normalize import ObjectContext
+from siem.normalize import ObjectContext, valid_ip
 
 DATASET = "aws.vpcflow"
-_NUMBER = rb"(-|0|[1-9]\d{0,17})"
-_OCTET = rb"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_ADDRESS = rb"(-|(?:" + _OCTET + rb"\.){3}" + _OCTET + rb")"
-# version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
-_FIELDS = b" ".join([_NUMBER] * 7)  # srcport, dstport, protocol, packets, bytes, start, end
-_LINE = re.compile(_NUMBER + rb" ([^ ]+) ([^ ]+) " + _ADDRESS + b" " + _ADDRESS + b" " + _FIELDS + rb" ([^ ]+) ([^ ]+)")
-_VERBS = {b"ACCEPT": ("accept", "success", "allowed"), b"REJECT": ("reject", "failure", "denied")}
+_NUMBER = r"(-|0|[1-9][0-9]{0,17})"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_ADDRESS = r"(-|(?:" + _OCTET + r"\.){3}" + _OCTET + ")"
+_TEXT = r"([^ ]+)"
+# The fields the reference reads as numbers (its _number), and the endpoints it reads as addresses
+_NUMBERS = frozenset(
+    ("version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp_flags", "traffic_path")
+)
+_ADDRESSES = frozenset(("srcaddr", "dstaddr"))
 _PLAIN = bytes(c if 32 <= c < 127 or c == 10 else 1 for c in range(256))
 
 
-def _int(value: bytes) -> int | None:
-    return None if value == b"-" else int(value)
+# The fields the mapper interprets, in the order map_fields unpacks them; every other field is copied
+_READ = (
+    "start", "end", "srcaddr", "dstaddr", "srcport", "dstport", "packets", "bytes", "protocol", "action",
+    "version", "tcp_flags", "traffic_path", "account_id", "instance_id", "region", "az_id", "flow_direction",
+    "sublocation_type", "sublocation_id",
+)  # fmt: skip
 
 
-def _text(value: bytes) -> str | None:
-    return None if value == b"-" else value.decode("ascii")
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A field list compiled for the fast path."""
+
+    pattern: re.Pattern[str]  # what a plain record matches, one group per field
+    read: tuple[int, ...]  # the group of each _READ field; -1 (a "-" placed after the groups) when absent
+    rest: tuple[tuple[str, int], ...]  # (aws.vpcflow name, group) of every other field, in layout order
 
 
-def map_fields(match: re.Match[bytes], ctx: ObjectContext) -> dict[str, Any] | None:
-    """The finalized document of one default-layout record (log.offset still to add), or None."""
-    version, account, interface, srcaddr, dstaddr, sport, dport, proto, packets, nbytes, start, end, action, status = (
-        match.groups()
-    )
-    start_s, end_s = _int(start), _int(end)
+@lru_cache(maxsize=64)
+def layout(keys: tuple[str, ...]) -> Layout | None:
+    """The compiled layout, or None for one that names a field twice (left to the reference)."""
+    if len(set(keys)) != len(keys):
+        return None
+    parts = [_NUMBER if key in _NUMBERS else _ADDRESS if key in _ADDRESSES else _TEXT for key in keys]
+    read = tuple(keys.index(key) if key in keys else -1 for key in _READ)
+    rest = tuple((reference._RENAMED.get(key, key), i) for i, key in enumerate(keys) if key not in _READ)
+    return Layout(re.compile(" ".join(parts)), read, rest)
+
+
+def map_fields(values: tuple[str, ...], fields: Layout, ctx: ObjectContext) -> dict[str, Any] | None:
+    """The finalized document of one plain record (log.offset still to add), or None. ``values`` are
+    the record's fields followed by one "-"."""
+    (
+        start, end, src_ip, dst_ip, sport, dport, npackets, nbytes, proto, action,
+        version, flags, path, account, instance, region, zone, direction, sub_type, sub_id,
+    ) = [values[i] for i in fields.read]  # fmt: skip
+    start_s = None if start == "-" else int(start)
+    end_s = None if end == "-" else int(end)
     if start_s is None and end_s is None:
         return None
     if (start_s is not None and start_s > _MAX_EPOCH) or (end_s is not None and end_s > _MAX_EPOCH):
@@ -60,78 +90,112 @@ def map_fields(match: re.Match[bytes], ctx: ObjectContext) -> dict[str, Any] | N
     doc: dict[str, Any] = {"@timestamp": event.get("end") or event["start"], "event": event}
     network: dict[str, Any] = {}
     vpcflow: dict[str, Any] = {}
-    src_ip, dst_ip = _text(srcaddr), _text(dstaddr)
-    source: dict[str, Any] = {"address": src_ip, "ip": src_ip} if src_ip else {}
-    src_port, dst_port = _int(sport), _int(dport)
-    if src_ip and src_port is not None:
+    src_port = None if sport == "-" else int(sport)
+    dst_port = None if dport == "-" else int(dport)
+    source: dict[str, Any] = {} if src_ip == "-" else {"address": src_ip, "ip": src_ip}
+    if source and src_port is not None:
         source["port"] = src_port
-    n_packets, n_bytes = _int(packets), _int(nbytes)
-    if n_packets is not None:
-        source["packets"] = network["packets"] = n_packets
-    if n_bytes is not None:
-        source["bytes"] = network["bytes"] = n_bytes
+    if npackets != "-":
+        source["packets"] = network["packets"] = int(npackets)
+    if nbytes != "-":
+        source["bytes"] = network["bytes"] = int(nbytes)
     if source:
         doc["source"] = source
-    if dst_ip:
+    if dst_ip != "-":
         doc["destination"] = {"address": dst_ip, "ip": dst_ip}
         if dst_port is not None:
             doc["destination"]["port"] = dst_port
-    protocol = _int(proto)
+    protocol = None if proto == "-" else int(proto)
     if protocol is not None:
-        network["iana_number"] = str(protocol)
+        network["iana_number"] = proto
         transport = TRANSPORT_BY_NUMBER.get(protocol)
         if transport:
             network["transport"] = transport
-    if src_ip:
+    if src_ip != "-":
         network["type"] = "ipv4"
-        if dst_ip and protocol is not None:
+        if dst_ip != "-" and protocol is not None:
             cid = community_id(src_ip, dst_ip, protocol, src_port, dst_port)
             if cid:
                 network["community_id"] = cid
-    if action != b"-":
-        vpcflow["action"] = action.decode()
-        verbs = _VERBS.get(action)
+    if action != "-":
+        vpcflow["action"] = action
+        verbs = reference._ACTIONS.get(action)
         if verbs:
             event["action"], event["outcome"], allowed = verbs
             event["type"].append(allowed)
-    if version != b"-":
+    if version != "-":
         vpcflow["version"] = int(version)
-    cloud: dict[str, Any] = {}
-    if account != b"-":
-        vpcflow["account_id"] = account.decode()
-        if account.isdigit():
-            cloud["account"] = {"id": vpcflow["account_id"]}
-    if interface != b"-":
-        vpcflow["interface_id"] = interface.decode()
-    if status != b"-":
-        vpcflow["log_status"] = status.decode()
-    if cloud or ctx.account_id or ctx.region:  # what finalize adds from the object's key, record values first
-        cloud["provider"] = "aws"
-        if ctx.account_id:
-            cloud.setdefault("account", {"id": ctx.account_id})
-        if ctx.region:
-            cloud["region"] = ctx.region
+    if flags != "-":
+        vpcflow["tcp_flags"] = int(flags)
+        vpcflow["tcp_flags_array"] = tcp_flag_names(vpcflow["tcp_flags"])
+    if path != "-":
+        vpcflow["traffic_path"] = int(path)
+    cloud = _cloud(account, instance, region, zone, vpcflow, ctx)
+    if cloud:
         doc["cloud"] = cloud
+    if direction in ("ingress", "egress"):
+        network["direction"] = direction
+    elif direction != "-":
+        vpcflow["flow_direction"] = direction
+    if sub_type != "-" or sub_id != "-":
+        vpcflow["sublocation"] = {k: v for k, v in (("type", sub_type), ("id", sub_id)) if v != "-"}
+    for name, i in fields.rest:
+        if values[i] != "-":
+            vpcflow[name] = values[i]
+    ips = [ip for ip in (valid_ip(vpcflow.get("pkt_srcaddr", "")), valid_ip(vpcflow.get("pkt_dstaddr", ""))) if ip]
+    for ip in (src_ip, dst_ip):  # what finalize's related.ip adds: the endpoints after the packet addresses
+        if ip != "-":
+            ips.append(ip)
     if network:
         doc["network"] = network
     doc["aws"] = {"vpcflow": vpcflow}
     event["dataset"] = DATASET
     event["ingested"] = ctx.ingested
     doc["data_stream"] = {"dataset": DATASET}
-    ips = [ip for ip in (src_ip, dst_ip) if ip]
     if ips:
-        doc["related"] = {"ip": ips if len(ips) == 1 or ips[0] != ips[1] else ips[:1]}
+        doc["related"] = {"ip": list(dict.fromkeys(ips))}
     return doc
 
 
+def _cloud(
+    account: str, instance: str, region: str, zone: str, vpcflow: dict[str, Any], ctx: ObjectContext
+) -> dict[str, Any]:
+    """cloud.* as the reference maps it from the record, then as finalize completes it from the S3 key."""
+    cloud: dict[str, Any] = {}
+    if account != "-":
+        vpcflow["account_id"] = account
+        if account.isdigit():  # AWS writes "unknown" for interfaces that AWS services own
+            cloud["account"] = {"id": account}
+    if instance != "-":
+        vpcflow["instance_id"] = instance
+        cloud["instance"] = {"id": instance}
+    if region != "-":
+        cloud["region"] = region
+    if zone != "-":
+        cloud["availability_zone"] = zone
+    if cloud or ctx.account_id or ctx.region:
+        cloud["provider"] = "aws"
+        if ctx.account_id:
+            cloud.setdefault("account", {"id": ctx.account_id})
+        if ctx.region:
+            cloud.setdefault("region", ctx.region)
+    return cloud
+
+
+def _by_count(count: int) -> Layout | None:
+    """The header-less layout `to_ecs` picks by field count, compiled."""
+    keys = reference._BY_COUNT.get(count)
+    return layout(keys) if keys else None
+
+
 def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord | Skipped]:
-    """Records as `VpcFlowLogType.records` gives them, except that the default-layout lines mapped
-    here come as (position, Event): finished, finalized documents as JSON bytes."""
-    from siem.formats import vpcflow as reference  # it imports this module to offer the path
-    from siem.pipeline import Event
+    """Records as `VpcFlowLogType.records` gives them, except that the plain lines of a known layout
+    mapped here come as (position, Event): finished, finalized documents as JSON bytes."""
+    from siem.pipeline import Event  # the pipeline imports the formats, which offer this path
 
     limit = getattr(stream, "max_record_bytes", limits.MAX_RECORD_BYTES)
     keys: tuple[str, ...] | None = None  # per object: set by this object's header line
+    named: Layout | None = None  # those keys compiled (None with keys: the reference maps the records)
     log = b',"log":{"file":{"path":' + orjson.dumps(ctx.path) + b'},"offset":'
     prefix = ctx.id_prefix + "-"
     fast = slow = 0
@@ -139,22 +203,26 @@ def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> I
         if isinstance(chunk, BadRecord):
             yield chunk
             continue
-        default = keys is None or keys == reference._DEFAULT
         for line, off in numbered_lines(chunk, _PLAIN):
             if not line:
                 continue
-            plain = default and line[:1].isdigit() and len(line) <= limit and b"\x01" not in line
-            match = _LINE.fullmatch(line) if plain else None
-            doc = map_fields(match, ctx) if match is not None else None
+            doc = None
+            if len(line) <= limit and b"\x01" not in line:
+                text = line.decode("ascii")
+                if not ("a" <= text[0] <= "z" and reference._header_keys(text) is not None):
+                    fields = named if keys else _by_count(text.count(" ") + 1)
+                    match = fields.pattern.fullmatch(text) if fields else None
+                    if match is not None:
+                        doc = map_fields((*match.groups(), "-"), fields, ctx)
             if doc is not None:
                 fast += 1
                 raw = orjson.dumps(doc)[:-1] + log + str(off).encode() + b"}}"
                 yield off, Event(prefix + str(off), DATASET, None, raw)
                 continue
-            item = _reference_record(chunk, off, limit, keys, reference)
+            item = _reference_record(chunk, off, limit, keys)
             if isinstance(item, Skipped):
                 keys = reference._header_keys(decoded_text(chunk, off))
-                default = keys == reference._DEFAULT
+                named = layout(keys) if keys else None
             elif item is not None and not isinstance(item, BadRecord):
                 slow += 1
             if item is not None:
@@ -169,7 +237,7 @@ def decoded_text(chunk: Chunk, offset: int) -> str:
 
 
 def _reference_record(
-    chunk: Chunk, offset: int, limit: int, keys: tuple[str, ...] | None, reference: Any
+    chunk: Chunk, offset: int, limit: int, keys: tuple[str, ...] | None
 ) -> Record | BadRecord | Skipped | None:
     """The line at `offset` as VpcFlowLogType.records gives it (None for a blank line)."""
     line, length = line_at(chunk, offset)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from siem import fast
-from siem.fast import vpcflow as fast_vpcflow
 from siem.formats._network import TRANSPORT_BY_NUMBER, community_id, epoch_iso, tcp_flag_names
 from siem.formats.base import BadRecord, ParseOptions, Record, RecordError, Skipped, head_lines, iter_lines
 from siem.normalize import ObjectContext, valid_ip
@@ -262,6 +261,8 @@ class VpcFlowLogType:
         the pipeline maps the rest with to_ecs, so every document and dead letter is this module's."""
         if not fast.enabled():
             return self.records(stream, options)
+        from siem.fast import vpcflow as fast_vpcflow  # it reads this module's tables
+
         return fast_vpcflow.map_stream(stream, options, ctx)
 
 
