@@ -20,7 +20,7 @@ from siem import formats, limits
 from siem.formats.base import BadRecord, LogType, ParseOptions, Skipped, UnknownFormatError
 from siem.formats.decompress import open_decompressed
 from siem.formats.routing import Router
-from siem.normalize import ObjectContext, finalize, utc_now_iso
+from siem.normalize import ObjectContext, finalized, utc_now_iso
 from siem.sources import SourceObject, aws_key_context
 from siem.write_behind import WriteBehind
 
@@ -28,8 +28,9 @@ RAW_LIMIT = 16 * 1024  # dead letters keep this much of the raw record
 
 
 class Event:
-    """One mapped event. A batch fast path (siem/fast/) serialises once: it gives `raw`, the document
-    as JSON bytes, which sinks write as they are; `doc` is then decoded from it on first use only.
+    """One mapped event, serialised once: `raw` is the document as JSON bytes, which sinks write as
+    they are. A batch fast path (siem/fast/) gives only `raw`, and `doc` is decoded from it on first
+    use; the reference path gives both (finalize's value check serialised the document anyway).
     `raw` stays the event's serialisation: a consumer must not change a raw event's `doc`."""
 
     __slots__ = ("_doc", "dataset", "id", "raw")
@@ -228,10 +229,11 @@ def parse_object(
                 if doc is None:
                     yield Skipped(position, "record carries no event")
                     continue
-                doc_id, doc = finalize(doc, dataset, ctx, position)
+                doc_id, doc, raw = finalized(doc, dataset, ctx, position)
                 if enrich is not None:
                     enrich(doc)
-                yield Event(doc_id, doc["event"]["dataset"], doc)
+                    raw = None  # the bytes were of the document before enrichment
+                yield Event(doc_id, doc["event"]["dataset"], doc, raw)
             while oversized:
                 bad = oversized.pop(0)
                 yield DeadLetter(obj.path, bad.offset, "frame", bad.reason, dataset, _raw_text(bad.raw))
