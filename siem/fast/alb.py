@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import unquote
 
 import orjson
 
 from siem import limits
 from siem.fast.chunks import STATS, chunks, numbered_lines, reference_lines
+from siem.fast.envelope import envelope
 from siem.formats.base import BadRecord, ParseOptions, Record
 from siem.normalize import ObjectContext
 
@@ -93,22 +94,6 @@ def _text(value: bytes) -> bytes:
 def _endpoint(value: bytes) -> bytes:
     ip, _, port = value.partition(b":")
     return b'{"ip":"' + ip + b'","address":"' + ip + b'","port":' + port + b"}"
-
-
-def envelope(ctx: ObjectContext) -> tuple[bytes, bytes, bytes]:
-    """What `finalize` adds that is the same for every event of the object, as JSON: the event's
-    members (closing it), the top-level members, and the log member up to its offset's value."""
-    top: dict[str, Any] = {"data_stream": {"dataset": DATASET}}
-    if ctx.account_id or ctx.region:
-        cloud: dict[str, Any] = {"provider": "aws"}
-        if ctx.account_id:
-            cloud["account"] = {"id": ctx.account_id}
-        if ctx.region:
-            cloud["region"] = ctx.region
-        top["cloud"] = cloud
-    event = orjson.dumps({"dataset": DATASET, "ingested": ctx.ingested})
-    log = b',"log":{"file":{"path":' + orjson.dumps(ctx.path) + b'},"offset":'
-    return b"," + event[1:-1] + b"}", b"," + orjson.dumps(top)[1:-1], log
 
 
 def map_line(line: bytes, tail: tuple[bytes, bytes, bytes]) -> bytes | None:
@@ -218,7 +203,7 @@ def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> I
     from siem.pipeline import Event  # the pipeline imports the formats, which offer this path
 
     limit = getattr(stream, "max_record_bytes", limits.MAX_RECORD_BYTES)
-    tail = envelope(ctx)
+    tail = envelope(ctx, DATASET)
     prefix = ctx.id_prefix + "-"
     fast = reference = 0
     for chunk in chunks(stream, limit):

@@ -8,8 +8,11 @@ _http_common.client_index).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
+from siem import fast
+from siem.fast import http_access as fast_http_access
 from siem.formats._http_common import (
     ACCESS_LINE,
     QUOTED,
@@ -21,7 +24,8 @@ from siem.formats._http_common import (
     put_clients,
     put_request_line,
 )
-from siem.formats.base import LineFormat, ParseOptions, RecordError
+from siem.formats.base import BadRecord, LineFormat, ParseOptions, Record, RecordError
+from siem.normalize import ObjectContext
 
 # mod_ssl's default SSLRequestLog: `[%t] %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b`
 _SSL_REQUEST = re.compile(
@@ -88,6 +92,14 @@ class ApacheAccessLogType(LineFormat):
         if ssl is not None:
             return _ssl_request(ssl, options)
         raise RecordError("not an Apache access log line (common/combined/vhost/ssl_request layout)")
+
+    def batch_mapper(self, stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord]:
+        """Records with the plain combined-format lines already mapped by the fast path
+        (siem/fast/http_access.py); the pipeline maps the rest with to_ecs, so every document and
+        dead letter is this module's."""
+        if not fast.enabled():
+            return self.records(stream, options)
+        return fast_http_access.map_stream(stream, options, ctx, self.dataset)
 
 
 LOG_TYPE = ApacheAccessLogType()

@@ -9,10 +9,14 @@ client behind proxies is found with ParseOptions.trusted_proxies (see _http_comm
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
+from siem import fast
+from siem.fast import http_access as fast_http_access
 from siem.formats._http_common import ACCESS_LINE, access_doc, access_line, first_line
-from siem.formats.base import LineFormat, ParseOptions, RecordError
+from siem.formats.base import BadRecord, LineFormat, ParseOptions, Record, RecordError
+from siem.normalize import ObjectContext
 
 
 class NginxAccessLogType(LineFormat):
@@ -30,6 +34,14 @@ class NginxAccessLogType(LineFormat):
         if match is None:
             raise RecordError("not an nginx access log line (combined/main layout)")
         return access_doc(match, "nginx", options, trailing_xff=True)
+
+    def batch_mapper(self, stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord]:
+        """Records with the plain combined-format lines already mapped by the fast path
+        (siem/fast/http_access.py); the pipeline maps the rest with to_ecs, so every document and
+        dead letter is this module's."""
+        if not fast.enabled():
+            return self.records(stream, options)
+        return fast_http_access.map_stream(stream, options, ctx, self.dataset)
 
 
 LOG_TYPE = NginxAccessLogType()
