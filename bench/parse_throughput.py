@@ -11,9 +11,9 @@ output to /dev/null, in a subprocess (interpreter start included, about a second
 
     .venv/bin/python bench/parse_throughput.py [--records 200000] [--rounds 3] [--only aws.alb ...] [--no-cli]
 
-Inputs: ALB and VPC flow (v2 and v5) are representative generated logs (bench/representative.py:
-full HTTP lines, every field varying); the others are the shared samples (../shared/samples)
-repeated up to --records records. All gzipped.
+Inputs: ALB, VPC flow (v2 and v5) and nginx/Apache access are representative generated logs
+(bench/representative.py: full lines, every field varying); the others are the shared samples
+(../shared/samples) repeated up to --records records. All gzipped.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from representative import alb_lines, vpcflow_lines  # noqa: E402
+from representative import access_lines, alb_lines, vpcflow_lines  # noqa: E402
 
 from siem import formats  # noqa: E402
 from siem.formats.base import ParseOptions  # noqa: E402
@@ -61,9 +61,9 @@ INPUTS: dict[str, tuple[list[str], str]] = {
     "linux.syslog": (["syslog/test-suse-syslog.log"], "regex"),
     "linux.auth": (["auth/test-auth.log"], "regex"),
     "linux.auditd": (["auditd/test-auditd-raw.log"], "regex"),
-    "nginx.access": (["nginx_access/test-access.log"], "regex"),
+    "nginx.access": (["generated"], "regex"),
     "nginx.error": (["nginx_error/test-error-raw.log"], "regex"),
-    "apache.access": (["apache_access/test-access-basic.log"], "regex"),
+    "apache.access": (["generated"], "regex"),
     "apache.error": (["apache_error/test-error-basic.log"], "regex"),
 }
 
@@ -72,7 +72,12 @@ def build_input(dataset: str, records: int, workdir: Path) -> tuple[Path, int]:
     """A gzip file of about `records` records; returns its path and the record count."""
     files, kind = INPUTS[dataset]
     if files == ["generated"]:
-        lines = alb_lines(records) if dataset == "aws.alb" else vpcflow_lines(records, int(dataset[-1]))
+        if dataset == "aws.alb":
+            lines = alb_lines(records)
+        elif dataset.endswith(".access"):
+            lines = access_lines(records)
+        else:
+            lines = vpcflow_lines(records, int(dataset[-1]))
         body = b"\n".join(lines) + b"\n"
         count = len(lines)
     elif kind == "records-json":

@@ -4,8 +4,9 @@ Repeating a handful of sample lines flatters a parser (its caches hit every time
 sample lines is a cheap non-HTTP line). These generators write what a busy producer writes: full
 HTTP/HTTPS/h2 ALB access lines (IPv4 clients from many networks and a few IPv6 ones, increasing
 timestamps, many user agents, paths, queries with percent escapes, status codes, target groups,
-TLS fields, some requests with no target), and VPC flow logs in the default v2 layout and in a v5
-custom layout with its header line. Deterministic (seeded) so runs compare.
+TLS fields, some requests with no target), VPC flow logs in the default v2 layout and in a v5
+custom layout with its header line, CloudTrail read-only calls, and nginx/Apache combined access
+lines. Deterministic (seeded) so runs compare.
 """
 
 from __future__ import annotations
@@ -258,5 +259,52 @@ def cloudtrail_read_records(count: int, seed: int = 13) -> list[dict]:
                 "recipientAccountId": "123456789012",
                 "eventCategory": "Management",
             }
+        )
+    return out
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_REFERRERS = (
+    "-",
+    "-",
+    "-",
+    "https://www.example.com/",
+    "https://www.google.com/search?q={n}",
+    "https://news.example.org/a/{n}",
+)
+# What front-end web servers also log: IPv6 clients, proxies' address lists, vhost prefixes, escaped
+# quotes in scanners' requests, requests that never were HTTP (2% of lines, as on a public server)
+_ODD_ACCESS = (
+    '2001:db8::{n:x} - - [{t}] "GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"',
+    '10.0.0.2, 10.0.0.1, 203.0.113.{o} - - [{t}] "GET /x HTTP/1.1" 200 12 "-" "curl/8.5.0"',
+    'www.example.com 198.51.100.{o} - - [{t}] "GET /vh HTTP/1.1" 200 99 "-" "curl/8.5.0"',
+    '198.51.100.{o} - - [{t}] "GET /say\\"hi\\" HTTP/1.1" 400 0 "-" "-"',
+    '198.51.100.{o} - - [{t}] "-" 408 - "-" "-"',
+    '198.51.100.{o} - - [{t}] "\\x16\\x03\\x01" 400 157 "-" "-"',
+)
+
+
+def access_lines(count: int, seed: int = 17) -> list[bytes]:
+    """nginx/Apache `combined` access lines: varied IPv4 clients, increasing times, methods, paths
+    with queries and percent escapes, statuses, sizes, referrers and agents, 2% odd lines."""
+    r = random.Random(seed)
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        t = start + timedelta(milliseconds=i * 300 + r.randrange(300))
+        stamp = f"{t.day:02d}/{_MONTHS[t.month - 1]}/{t.year}:{t:%H:%M:%S} +0000"
+        n, o = r.randrange(100000), r.randrange(1, 255)
+        if r.random() < 0.02:
+            out.append(r.choice(_ODD_ACCESS).format(n=n, o=o, t=stamp).encode())
+            continue
+        user = "-" if r.random() < 0.9 else f"user{n % 50}"
+        status = r.choice(_STATUSES)
+        size = 0 if status in (204, 304) else r.randrange(250000)
+        out.append(
+            (
+                f"{_public(r)} - {user} [{stamp}] "
+                f'"{r.choice(_METHODS)} {r.choice(_PATHS).format(n=n)} HTTP/1.1" {status} {size} '
+                f'"{r.choice(_REFERRERS).format(n=n)}" "{r.choice(_AGENTS)}"'
+            ).encode()
         )
     return out
