@@ -14,9 +14,10 @@ line — header lines, IPv6, anything odd — goes through `VpcFlowLogType.recor
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 import orjson
@@ -54,8 +55,9 @@ class Layout:
     """A field list compiled for the fast path."""
 
     pattern: re.Pattern[str]  # what a plain record matches, one group per field
-    read: tuple[int, ...]  # the group of each _READ field; -1 (a "-" placed after the groups) when absent
+    read: Callable[[tuple[str, ...]], tuple[str, ...]]  # the _READ fields' values ("-" when absent)
     rest: tuple[tuple[str, int], ...]  # (aws.vpcflow name, group) of every other field, in layout order
+    packet_addresses: bool  # pkt-srcaddr or pkt-dstaddr is in the layout (related.ip reads them)
 
 
 @lru_cache(maxsize=64)
@@ -64,9 +66,10 @@ def layout(keys: tuple[str, ...]) -> Layout | None:
     if len(set(keys)) != len(keys):
         return None
     parts = [_NUMBER if key in _NUMBERS else _ADDRESS if key in _ADDRESSES else _TEXT for key in keys]
-    read = tuple(keys.index(key) if key in keys else -1 for key in _READ)
+    read = itemgetter(*(keys.index(key) if key in keys else -1 for key in _READ))  # -1: the "-" after the groups
     rest = tuple((reference._RENAMED.get(key, key), i) for i, key in enumerate(keys) if key not in _READ)
-    return Layout(re.compile(" ".join(parts)), read, rest)
+    packets = "pkt_srcaddr" in keys or "pkt_dstaddr" in keys
+    return Layout(re.compile(" ".join(parts)), read, rest, packets)
 
 
 def map_fields(values: tuple[str, ...], fields: Layout, ctx: ObjectContext) -> dict[str, Any] | None:
@@ -75,7 +78,7 @@ def map_fields(values: tuple[str, ...], fields: Layout, ctx: ObjectContext) -> d
     (
         start, end, src_ip, dst_ip, sport, dport, npackets, nbytes, proto, action,
         version, flags, path, account, instance, region, zone, direction, sub_type, sub_id,
-    ) = [values[i] for i in fields.read]  # fmt: skip
+    ) = fields.read(values)  # fmt: skip
     start_s = None if start == "-" else int(start)
     end_s = None if end == "-" else int(end)
     if start_s is None and end_s is None:
@@ -142,7 +145,9 @@ def map_fields(values: tuple[str, ...], fields: Layout, ctx: ObjectContext) -> d
     for name, i in fields.rest:
         if values[i] != "-":
             vpcflow[name] = values[i]
-    ips = [ip for ip in (valid_ip(vpcflow.get("pkt_srcaddr", "")), valid_ip(vpcflow.get("pkt_dstaddr", ""))) if ip]
+    ips = []
+    if fields.packet_addresses:
+        ips = [ip for ip in (valid_ip(vpcflow.get("pkt_srcaddr", "")), valid_ip(vpcflow.get("pkt_dstaddr", ""))) if ip]
     for ip in (src_ip, dst_ip):  # what finalize's related.ip adds: the endpoints after the packet addresses
         if ip != "-":
             ips.append(ip)
