@@ -9,11 +9,13 @@ Fields: https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resolver-query
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
+from siem import fast
 from siem.formats._network import NUMBER_BY_TRANSPORT, as_port, iso_timestamp, present_str
-from siem.formats.base import JsonLinesFormat, ParseOptions, RecordError, first_json_object
-from siem.normalize import valid_ip
+from siem.formats.base import BadRecord, JsonLinesFormat, ParseOptions, Record, RecordError, first_json_object
+from siem.normalize import ObjectContext, valid_ip
 
 # DNS Firewall rule actions → ECS event.type (ALERT lets the query through and only logs it).
 _FIREWALL_TYPES = {"BLOCK": "denied", "ALLOW": "allowed", "ALERT": "allowed"}
@@ -186,6 +188,16 @@ class Route53ResolverLogType(JsonLinesFormat):
         if related:
             doc["related"] = related
         return doc
+
+    def batch_mapper(self, stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord]:
+        """Records with the plain ones already mapped by the fast path (siem/fast/route53_resolver.py);
+        the pipeline maps the rest with to_ecs, so every document and dead letter is this module's. No
+        ParseOptions field changes this mapping (the record limit comes with the stream)."""
+        if not fast.enabled():
+            return self.records(stream, options)
+        from siem.fast import route53_resolver as fast_route53  # it reads this module's tables
+
+        return fast_route53.map_stream(stream, ctx)
 
 
 LOG_TYPE = Route53ResolverLogType()

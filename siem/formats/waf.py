@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
-from siem.formats.base import JsonLinesFormat, ParseOptions, RecordError, first_json_object
-from siem.normalize import valid_ip
+from siem import fast
+from siem.formats.base import BadRecord, JsonLinesFormat, ParseOptions, Record, RecordError, first_json_object
+from siem.normalize import ObjectContext, valid_ip
 
 # WAF writes its keys in a fixed order, so a record cut by the sniffing buffer still starts like this.
 _HEAD = re.compile(rb'\s*\{\s*"timestamp"\s*:\s*\d+\s*,\s*"formatVersion"\s*:\s*\d+\s*,\s*"webaclId"\s*:')
@@ -317,6 +319,16 @@ class WafLogType(JsonLinesFormat):
 
     def to_ecs(self, raw: dict[str, Any], options: ParseOptions) -> dict[str, Any]:
         return waf_to_ecs(raw)
+
+    def batch_mapper(self, stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord]:
+        """Records with the plain ones already mapped by the fast path (siem/fast/waf.py); the pipeline
+        maps the rest with to_ecs, so every document and dead letter is this module's. No ParseOptions
+        field changes this mapping (the record limit comes with the stream)."""
+        if not fast.enabled():
+            return self.records(stream, options)
+        from siem.fast import waf as fast_waf  # it reads this module's tables
+
+        return fast_waf.map_stream(stream, ctx)
 
 
 LOG_TYPE = WafLogType()
