@@ -110,16 +110,23 @@ def decoded(line: bytes) -> str:
         return line.decode("utf-8", errors="replace")
 
 
+def framed_line(chunk: Chunk, offset: int, limit: int) -> bytes | BadRecord | None:
+    """The line at `offset` as `iter_lines` frames it: its bytes without the CR before its newline, a
+    BadRecord when it is over the limit, None when it is blank (no record)."""
+    line, length = line_at(chunk, offset)
+    if len(line) > limit:
+        start = offset - chunk.base
+        return oversized_record(offset, length, limit, chunk.data[start : start + min(limits.RAW_LIMIT, limit + 1)])
+    line = line.rstrip(b"\r")
+    return line if line.strip() else None
+
+
 def reference_lines(chunk: Chunk, offsets: list[int], limit: int) -> Iterator[tuple[int, str] | BadRecord]:
     """The chunk's lines at `offsets` as iter_lines + LineFormat.records give them (blank ones
     skipped, an over-long one a BadRecord): what the reference mapper then takes."""
     for offset in offsets:
-        line, length = line_at(chunk, offset)
-        if len(line) > limit:
-            start = offset - chunk.base
-            head = chunk.data[start : start + min(limits.RAW_LIMIT, limit + 1)]
-            yield oversized_record(offset, length, limit, head)
-            continue
-        line = line.rstrip(b"\r")
-        if line.strip():
+        line = framed_line(chunk, offset, limit)
+        if isinstance(line, bytes):
             yield offset, decoded(line)
+        elif line is not None:
+            yield line

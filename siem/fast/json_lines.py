@@ -18,9 +18,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from siem import limits
-from siem.fast.chunks import STATS, Chunk, chunks, line_at
+from siem.fast.chunks import STATS, Chunk, chunks, framed_line
 from siem.fast.envelope import envelope
-from siem.formats.base import BadRecord, Record, oversized_record
+from siem.formats.base import BadRecord, Record
 from siem.normalize import ObjectContext
 
 # A log type's mapper: the finalized document of one parsed record (log.* aside; members may be
@@ -90,13 +90,9 @@ def map_stream(stream: BinaryIO, ctx: ObjectContext, dataset: str, mapper: Mappe
 
 def _reference_record(chunk: Chunk, offset: int, limit: int) -> Record | BadRecord | None:
     """The line at ``offset`` as `iter_lines` + `JsonLinesFormat.records` give it (None: a blank line)."""
-    line, length = line_at(chunk, offset)
-    if len(line) > limit:
-        start = offset - chunk.base
-        return oversized_record(offset, length, limit, chunk.data[start : start + min(limits.RAW_LIMIT, limit + 1)])
-    line = line.rstrip(b"\r")
-    if not line.strip():
-        return None
+    line = framed_line(chunk, offset, limit)
+    if not isinstance(line, bytes):
+        return line
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:

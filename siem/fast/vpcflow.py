@@ -23,10 +23,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from siem import limits
-from siem.fast.chunks import STATS, Chunk, chunks, line_at, numbered_lines
+from siem.fast.chunks import STATS, Chunk, chunks, framed_line, line_at, numbered_lines
 from siem.formats import vpcflow as reference
 from siem.formats._network import _MAX_EPOCH, TRANSPORT_BY_NUMBER, community_id, epoch_iso, tcp_flag_names
-from siem.formats.base import BadRecord, ParseOptions, Record, Skipped, oversized_record
+from siem.formats.base import BadRecord, ParseOptions, Record, Skipped
 from siem.normalize import ObjectContext, valid_ip
 
 DATASET = "aws.vpcflow"
@@ -245,13 +245,9 @@ def _reference_record(
     chunk: Chunk, offset: int, limit: int, keys: tuple[str, ...] | None
 ) -> Record | BadRecord | Skipped | None:
     """The line at `offset` as VpcFlowLogType.records gives it (None for a blank line)."""
-    line, length = line_at(chunk, offset)
-    if len(line) > limit:
-        start = offset - chunk.base
-        return oversized_record(offset, length, limit, chunk.data[start : start + min(limits.RAW_LIMIT, limit + 1)])
-    line = line.rstrip(b"\r")
-    if not line.strip():
-        return None
+    line = framed_line(chunk, offset, limit)
+    if not isinstance(line, bytes):
+        return line
     text = line.decode("utf-8", errors="replace")
     if reference._header_keys(text) is not None:
         return Skipped(offset, "flow log header line")
