@@ -75,3 +75,36 @@ def assert_same_bytes(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return assert_same(path, log_type, options)
+
+
+def json_edge_lines(plain: bytes, record: dict[str, Any], not_utf8: tuple[bytes, bytes]) -> bytes:
+    """A JSON-lines object of framing edge cases around ``plain`` (the line of ``record``): CRLF,
+    padding, blank and CR-only lines, truncated JSON with and without its CR, an array, null, a
+    string, {}, a form feed (blank to bytes.strip, not JSON whitespace), bytes that are not UTF-8
+    (``not_utf8``: what of ``plain`` to replace), ``record`` pretty-printed (a dead letter a line)
+    and a last line without its newline. Four plain lines; {} is the reference's to map."""
+    edges = [
+        plain,
+        plain + b"\r",
+        b"  " + plain + b" \t ",
+        b"",
+        b"   ",
+        b"\r",
+        plain[:-30],
+        plain[:-30] + b"\r",  # the dead letter's raw line without its CR
+        b"[" + plain + b"]",
+        b"null",
+        b'"text"',
+        b"{}",
+        b"\x0c" + plain,
+        plain.replace(*not_utf8),
+        *orjson.dumps(record, option=orjson.OPT_INDENT_2).splitlines(),
+        plain,
+    ]
+    return b"\n".join(edges)
+
+
+def over_long_lines(plain: bytes, long: bytes) -> bytes:
+    """Plain and over-long lines interleaved, one plain line with a CR, no final newline: with a limit of
+    len(plain) + 1 three plain lines fit, with len(plain) two (the CR makes the third one byte over)."""
+    return b"\n".join([plain, long, plain, long, long, plain + b"\r", long]) + b"\n" + long

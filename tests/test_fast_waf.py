@@ -320,26 +320,8 @@ def test_damaged_samples_map_identically(data: bytes) -> None:
 
 
 def test_edge_lines_map_identically() -> None:
-    plain = _line(RECORD)
-    edges = [
-        plain,
-        plain + b"\r",  # CRLF
-        b"  " + plain + b" \t ",
-        b"",
-        b"   ",
-        b"\r",
-        plain[:-30],  # truncated JSON
-        plain[:-30] + b"\r",  # the dead letter's raw line without its CR
-        b"[" + plain + b"]",
-        b"null",
-        b'"text"',
-        b"{}",
-        b"\x0c" + plain,  # a form feed: blank to bytes.strip, not JSON whitespace
-        plain.replace(b"curl", b"\xff\xfe"),  # not UTF-8
-        *json.dumps(RECORD, indent=2).encode().splitlines(),  # a pretty-printed object: one dead letter a line
-        plain,  # no final newline
-    ]
-    fast, reference = assert_same(b"\n".join(edges))
+    data = cases.json_edge_lines(_line(RECORD), RECORD, (b"curl", b"\xff\xfe"))
+    fast, reference = assert_same(data)
     assert (fast, reference) == (4, 1)  # the plain, CRLF, padded and last lines; {} by the reference
 
 
@@ -348,7 +330,7 @@ def test_over_long_lines_are_the_same_dead_letters(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(fast_chunks, "CHUNK_BYTES", 900)
     plain = _line(RECORD)
     long = _line({**RECORD, "httpRequest": {**REQUEST, "uri": "/" + "a" * 3000}})
-    data = b"\n".join([plain, long, plain, long, long, plain + b"\r", long]) + b"\n" + long
+    data = cases.over_long_lines(plain, long)
     assert assert_same(data, options=ParseOptions(max_record_bytes=len(plain) + 1))[0] == 3
     assert assert_same(data, options=ParseOptions(max_record_bytes=len(plain)))[0] == 2  # its CR: one byte over
 
