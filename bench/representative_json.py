@@ -14,15 +14,9 @@ import json
 import random
 import time
 
-_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-    "curl/8.5.0",
-    "python-requests/2.31.0",
-    "Go-http-client/1.1",
-    "sqlmap/1.7",
-)
+from representative import _AGENTS as _WEB_AGENTS
+
+_AGENTS = (*_WEB_AGENTS[:6], "sqlmap/1.7")  # browsers and tools, and a scanner WAF sees
 _PATHS = (
     "/",
     "/index.html",

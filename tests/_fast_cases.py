@@ -3,9 +3,10 @@ the comparison of both paths with how many records each side of it mapped."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,13 @@ def over_long_lines(plain: bytes, long: bytes) -> bytes:
     """Plain and over-long lines interleaved, one plain line with a CR, no final newline: with a limit of
     len(plain) + 1 three plain lines fit, with len(plain) two (the CR makes the third one byte over)."""
     return b"\n".join([plain, long, plain, long, long, plain + b"\r", long]) + b"\n" + long
+
+
+def values_alone(
+    plain: list[dict[str, Any]], odd: list[dict[str, Any]], line: Callable[[dict[str, Any]], bytes]
+) -> tuple[bytes, tuple[int, int]]:
+    """A JSON-lines object of records each varying one field, and the (fast, reference) counts it must
+    give: every ``plain`` record mapped fast, every ``odd`` one handed back, except those holding a lone
+    surrogate, whose line is a dead letter of the framing on both paths."""
+    handed_back = [record for record in odd if "\\ud800" not in json.dumps(record)]
+    return b"\n".join(line(record) for record in plain + odd) + b"\n", (len(plain), len(handed_back))
