@@ -41,10 +41,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from parse_throughput import build_input  # noqa: E402
 
 from siem import formats  # noqa: E402
+from siem.config import load_settings  # noqa: E402
 from siem.formats.base import ParseOptions  # noqa: E402
 from siem.formats.routing import Router  # noqa: E402
 from siem.pipeline import Event, parse_object, run  # noqa: E402
-from siem.sinks.opensearch import OpenSearchStore  # noqa: E402
+from siem.sinks.opensearch import OpenSearchStore, make_client  # noqa: E402
 from siem.sources.local import local_objects  # noqa: E402
 from siem.templates import install_templates  # noqa: E402
 
@@ -135,7 +136,8 @@ def main() -> None:
     url = os.environ.get("SIEM_OPENSEARCH_URL")
     if not url:
         raise SystemExit("set SIEM_OPENSEARCH_URL (scripts/opensearch-dev start gives one)")
-    client = OpenSearch(hosts=[url], timeout=120, http_compress=True)
+    # the client `siem load` makes (its transport and gzip level), with a longer timeout for big bodies
+    client = make_client(load_settings(env={"SIEM_OPENSEARCH_URL": url, "SIEM_OPENSEARCH_TIMEOUT": "120"}))
     try:
         for dataset in args.dataset:
             with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from siem import formats, limits
+from siem.columns import Columns, columns_of
 from siem.formats.base import BadRecord, LogType, ParseOptions, Skipped, UnknownFormatError
 from siem.formats.decompress import open_decompressed
 from siem.formats.routing import Router
@@ -29,17 +30,26 @@ RAW_LIMIT = 16 * 1024  # dead letters keep this much of the raw record
 
 class Event:
     """One mapped event, serialised once: `raw` is the document as JSON bytes, which sinks write as
-    they are. A batch fast path (siem/fast/) gives only `raw`, and `doc` is decoded from it on first
-    use; the reference path gives both (finalize's value check serialised the document anyway).
-    `raw` stays the event's serialisation: a consumer must not change a raw event's `doc`."""
+    they are, next to its `columns`. A batch fast path (siem/fast/) gives only `raw` and the columns,
+    and `doc` is decoded from the bytes only if something asks for it; the reference path gives
+    `doc` and `raw` (finalize's value check serialised the document anyway), its columns read from
+    `doc`. `raw` stays the event's serialisation: a consumer must not change a raw event's `doc`."""
 
-    __slots__ = ("_doc", "dataset", "id", "raw")
+    __slots__ = ("_columns", "_doc", "dataset", "id", "raw")
 
-    def __init__(self, id: str, dataset: str, doc: dict[str, Any] | None = None, raw: bytes | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        dataset: str,
+        doc: dict[str, Any] | None = None,
+        raw: bytes | None = None,
+        columns: Columns | None = None,
+    ) -> None:
         self.id = id
         self.dataset = dataset
         self._doc = doc
         self.raw = raw
+        self._columns = columns
 
     @property
     def doc(self) -> dict[str, Any]:
@@ -49,7 +59,11 @@ class Event:
 
     @doc.setter
     def doc(self, value: dict[str, Any]) -> None:
-        self._doc, self.raw = value, None
+        self._doc, self.raw, self._columns = value, None, None
+
+    @property
+    def columns(self) -> Columns:
+        return self._columns if self._columns is not None else columns_of(self.doc)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):

@@ -38,7 +38,7 @@ def fast_path(on: bool) -> Iterator[None]:
 def outcome(
     path: Path, on: bool, log_type: LogType, options: ParseOptions | None = None
 ) -> tuple[list[Any], list[Any]]:
-    """(events as (id, dataset, JSON with sorted keys), everything else in order: dead letters as dicts,
+    """(events as (id, dataset, JSON with sorted keys, columns), everything else in order: dead letters as dicts,
     skipped records as (offset, reason)) of one file through the pipeline."""
     events: list[Any] = []
     others: list[Any] = []
@@ -48,7 +48,10 @@ def outcome(
                 if isinstance(item, Event):
                     if item.raw is not None:  # the bytes sinks write are orjson's own form (key order aside)
                         assert orjson.dumps(orjson.loads(item.raw)) == item.raw
-                    events.append((item.id, item.dataset, orjson.dumps(item.doc, option=orjson.OPT_SORT_KEYS)))
+                    # the columns the stores index: a fast path's own, the reference's read from its document
+                    columns = item.columns
+                    document = orjson.dumps(item.doc, option=orjson.OPT_SORT_KEYS)
+                    events.append((item.id, item.dataset, document, columns))
                 elif isinstance(item, DeadLetter):
                     others.append(item.to_dict())
                 else:

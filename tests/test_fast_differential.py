@@ -282,7 +282,8 @@ def _events(path: Path, on: bool) -> list[Event]:
 
 
 def test_sinks_store_the_same_documents_from_fast_and_reference_events(tmp_path: Path) -> None:
-    """siem parse's NDJSON, the OpenSearch bulk body and the embedded store get the same documents."""
+    """siem parse's NDJSON, the OpenSearch bulk body and the embedded store get the same documents,
+    and none of them decodes a fast event's bytes to find the index name or the columns."""
     path = tmp_path / "x.log"
     ipv6 = HTTPS.replace("138.48.187.150:4825", "[2001:db8::7]:4825")  # the reference path
     path.write_text("\n".join([HTTPS, ipv6, HTTPS.replace("10.0.109.10:80", "-")]) + "\n")
@@ -313,3 +314,5 @@ def test_sinks_store_the_same_documents_from_fast_and_reference_events(tmp_path:
         assert store.count(EventQuery(ip="138.48.187.150")) == 2  # related_ip indexed from the bytes
         store.close()
     assert stored["fast"] == stored["reference"] and len(stored["fast"]) == 3
+    # written by all three from their bytes and columns: no sink decoded a fast event's document
+    assert [e._doc is None for e in fast] == [True, False, True]

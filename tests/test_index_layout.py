@@ -43,18 +43,18 @@ def test_every_log_type_has_a_family_chosen_on_purpose() -> None:
 
 def test_index_names_by_family_period_and_outlier_bounds() -> None:
     layout = IndexLayout("p", "year", ["aws.vpcflow"])
-    assert layout.index_for("aws.alb", _doc("2024-03-05T10:00:00Z")) == "p-events-aws.elb-2024"
-    assert layout.index_for("linux.auditd", _doc("2016-12-01T00:00:00Z")) == "p-events-linux-2016"
-    assert layout.index_for("apache.error", _doc("2019-06-01T00:00:00Z")) == "p-events-web-2019"
-    assert layout.index_for("aws.route53_resolver", _doc("2021-12-01T00:00:00Z")) == "p-events-aws.dns-2021"
-    assert layout.index_for("aws.vpcflow", _doc("2024-03-05T10:00:00Z")) == "p-events-aws.vpcflow-2024.03"
-    assert layout.index_for("some.new_type", _doc("2024-03-05T10:00:00Z")) == "p-events-app-2024"
-    assert layout.index_for("aws.alb", _doc("1990-01-01T00:00:00Z")) == "p-events-aws.elb-1990"
-    assert layout.index_for("aws.alb", _doc("2099-12-31T23:59:59.999999Z")) == "p-events-aws.elb-2099"
+    assert layout.index_for("aws.alb", "2024-03-05T10:00:00Z") == "p-events-aws.elb-2024"
+    assert layout.index_for("linux.auditd", "2016-12-01T00:00:00Z") == "p-events-linux-2016"
+    assert layout.index_for("apache.error", "2019-06-01T00:00:00Z") == "p-events-web-2019"
+    assert layout.index_for("aws.route53_resolver", "2021-12-01T00:00:00Z") == "p-events-aws.dns-2021"
+    assert layout.index_for("aws.vpcflow", "2024-03-05T10:00:00Z") == "p-events-aws.vpcflow-2024.03"
+    assert layout.index_for("some.new_type", "2024-03-05T10:00:00Z") == "p-events-app-2024"
+    assert layout.index_for("aws.alb", "1990-01-01T00:00:00Z") == "p-events-aws.elb-1990"
+    assert layout.index_for("aws.alb", "2099-12-31T23:59:59.999999Z") == "p-events-aws.elb-2099"
     for odd in ("1989-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2100-01-01T00:00:00Z", "9999-12-31T23:59:59Z", None):
-        assert layout.index_for("aws.alb", _doc(odd)) == "p-events-aws.elb-outliers", odd
+        assert layout.index_for("aws.alb", odd) == "p-events-aws.elb-outliers", odd
     monthly = IndexLayout("p", "month")
-    assert monthly.index_for("linux.auth", _doc("2026-02-14T08:00:00Z")) == "p-events-linux-2026.02"
+    assert monthly.index_for("linux.auth", "2026-02-14T08:00:00Z") == "p-events-linux-2026.02"
 
 
 def test_index_period_and_monthly_families_are_validated_in_config(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 import orjson
 
 from siem import limits
+from siem.columns import Columns
 from siem.fast.chunks import STATS, chunks, numbered_lines, reference_lines
 from siem.fast.envelope import envelope
 from siem.formats.base import BadRecord, ParseOptions, Record
@@ -96,9 +97,9 @@ def _endpoint(value: bytes) -> bytes:
     return b'{"ip":"' + ip + b'","address":"' + ip + b'","port":' + port + b"}"
 
 
-def map_line(line: bytes, tail: tuple[bytes, bytes, bytes]) -> bytes | None:
-    """The finished document of one plain line (without its offset and closing braces), or None
-    when the line is not one this path can prove it maps exactly."""
+def map_line(line: bytes, tail: tuple[bytes, bytes, bytes], ingested: str) -> tuple[bytes, Columns] | None:
+    """The finished document of one plain line (without its offset and closing braces) and its
+    columns, or None when the line is not one this path can prove it maps exactly."""
     q = line.split(b'"')
     if len(q) != 25:
         return None
@@ -189,12 +190,16 @@ def map_line(line: bytes, tail: tuple[bytes, bytes, bytes]) -> bytes | None:
     out.append(b"}}")
     source_ip = client.partition(b":")[0] if client != b"-" else None
     target_ip = target.partition(b":")[0] if target != b"-" else None
+    related = None
     if source_ip and target_ip and source_ip != target_ip:
         out += (b',"related":{"ip":["', source_ip, b'","', target_ip, b'"]}')
+        related = [source_ip.decode(), target_ip.decode()]
     elif source_ip or target_ip:
         out += (b',"related":{"ip":["', source_ip or target_ip, b'"]}')
+        related = [(source_ip or target_ip).decode()]  # type: ignore[union-attr]
     out += (tail[1], tail[2])
-    return b"".join(out)
+    source = source_ip.decode() if source_ip else None
+    return b"".join(out), Columns(ts.decode(), source, None, related, None, ingested)
 
 
 def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> Iterator[Record | BadRecord]:
@@ -211,12 +216,13 @@ def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> I
             yield chunk
             continue
         for line, off in numbered_lines(chunk, _PLAIN):
-            doc = None
+            mapped = None
             if line and line[:1] in b"hgw" and len(line) <= limit and b"\x01" not in line:
-                doc = map_line(line, tail)
-            if doc is not None:
+                mapped = map_line(line, tail, ctx.ingested)
+            if mapped is not None:
                 fast += 1
-                yield off, Event(prefix + str(off), DATASET, None, doc + str(off).encode() + b"}}")
+                doc, columns = mapped
+                yield off, Event(prefix + str(off), DATASET, None, doc + str(off).encode() + b"}}", columns)
             elif line:  # an empty piece is a blank line or the end of the chunk: no record
                 for item in reference_lines(chunk, [off], limit):
                     reference += not isinstance(item, BadRecord)

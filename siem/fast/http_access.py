@@ -30,6 +30,7 @@ from urllib.parse import unquote
 import orjson
 
 from siem import limits
+from siem.columns import Columns
 from siem.fast.chunks import STATS, chunks, numbered_lines, reference_lines
 from siem.fast.envelope import envelope
 from siem.formats._http_common import access_timestamp
@@ -111,9 +112,11 @@ def _url(target: bytes) -> bytes:
     return out
 
 
-def map_line(line: bytes, tail: tuple[bytes, bytes, bytes], vendor: tuple[bytes, bytes]) -> bytes | None:
-    """The finished document of one plain line (without its offset and closing braces), or None
-    when the line is not one this path can prove it maps exactly."""
+def map_line(
+    line: bytes, tail: tuple[bytes, bytes, bytes], vendor: tuple[bytes, bytes], ingested: str
+) -> tuple[bytes, Columns] | None:
+    """The finished document of one plain line (without its offset and closing braces) and its
+    columns, or None when the line is not one this path can prove it maps exactly."""
     match = _LINE.fullmatch(line)
     if match is None:
         return None
@@ -130,6 +133,9 @@ def map_line(line: bytes, tail: tuple[bytes, bytes, bytes], vendor: tuple[bytes,
         outcome = _OUTCOMES[int(status) < 400]
         body = b"}" if size == b"-" else b',"body":{"bytes":' + size + b"}}"
         response = b',"response":{"status_code":' + status + body
+    client = ip.decode()
+    name = None if user == b"-" else user.decode()  # printable ASCII without a quote or backslash
+    columns = Columns(timestamp[15:-1].decode(), client, name, [client], None if name is None else [name], ingested)
     return _DOCUMENT % (
         timestamp,
         outcome,
@@ -154,7 +160,7 @@ def map_line(line: bytes, tail: tuple[bytes, bytes, bytes], vendor: tuple[bytes,
         b"" if user == b"-" else b',"user":["' + user + b'"]',
         tail[1],
         tail[2],
-    )
+    ), columns
 
 
 def map_stream(
@@ -175,13 +181,14 @@ def map_stream(
             yield chunk
             continue
         for line, off in numbered_lines(chunk, _PLAIN):
-            doc = None
+            mapped = None
             if line and len(line) <= limit and b"\x01" not in line:
-                doc = map_line(line, tail, vendor)
-            if doc is not None:
+                mapped = map_line(line, tail, vendor, ctx.ingested)
+            if mapped is not None:
                 fast += 1
+                doc, columns = mapped
                 position = str(off)
-                yield off, Event(prefix + position, dataset, None, doc + position.encode() + b"}}")
+                yield off, Event(prefix + position, dataset, None, doc + position.encode() + b"}}", columns)
             elif line:  # an empty piece is a blank line or the end of the chunk: no record
                 for item in reference_lines(chunk, [off], limit):
                     reference += not isinstance(item, BadRecord)

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from siem import limits
+from siem.columns import columns_of
 from siem.fast.chunks import STATS, Chunk, chunks, framed_line
 from siem.fast.envelope import envelope
 from siem.formats.base import BadRecord, Record
@@ -80,7 +81,8 @@ def map_stream(stream: BinaryIO, ctx: ObjectContext, dataset: str, mapper: Mappe
                 if body is not None:
                     fast += 1
                     number = str(offset)
-                    yield offset, Event(prefix + number, dataset, None, body[:-1] + log + number.encode() + b"}}")
+                    raw = body[:-1] + log + number.encode() + b"}}"
+                    yield offset, Event(prefix + number, dataset, None, raw, columns_of(doc, ctx.ingested))
                     continue
             reference += 1
             yield offset, obj

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from siem import limits
+from siem.columns import columns_of
 from siem.fast.chunks import STATS, Chunk, chunks, framed_line, line_at, numbered_lines
 from siem.formats import vpcflow as reference
 from siem.formats._network import _MAX_EPOCH, TRANSPORT_BY_NUMBER, community_id, epoch_iso, tcp_flag_names
@@ -222,7 +223,7 @@ def map_stream(stream: BinaryIO, options: ParseOptions, ctx: ObjectContext) -> I
             if doc is not None:
                 fast += 1
                 raw = orjson.dumps(doc)[:-1] + log + str(off).encode() + b"}}"
-                yield off, Event(prefix + str(off), DATASET, None, raw)
+                yield off, Event(prefix + str(off), DATASET, None, raw, columns_of(doc))
                 continue
             item = _reference_record(chunk, off, limit, keys)
             if isinstance(item, Skipped):

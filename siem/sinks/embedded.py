@@ -191,16 +191,17 @@ class EmbeddedStore:
     def encode(e: Event) -> bytes:
         """One event as its staging NDJSON line; `siem load --workers` builds these in the parse processes,
         so the single writer only copies bytes into the staging file."""
+        columns = e.columns
         row = {
             "id": e.id,
-            "ts": e.doc.get("@timestamp"),
+            "ts": columns.timestamp,
             "dataset": e.dataset,
-            "source_ip": (e.doc.get("source") or {}).get("ip"),
-            "user_name": (e.doc.get("user") or {}).get("name"),
-            "related_ip": (e.doc.get("related") or {}).get("ip"),
-            "related_user": (e.doc.get("related") or {}).get("user"),
-            "doc": e.doc if e.raw is None else orjson.Fragment(e.raw),  # a fast path's JSON, copied as is
-            "ingested": (e.doc.get("event") or {}).get("ingested"),
+            "source_ip": columns.source_ip,
+            "user_name": columns.user_name,
+            "related_ip": columns.related_ip,
+            "related_user": columns.related_user,
+            "doc": e.doc if e.raw is None else orjson.Fragment(e.raw),  # serialised once, copied as is
+            "ingested": columns.ingested,
         }
         return orjson.dumps(row) + b"\n"
 
