@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, TextIO
 
-from tqdm import tqdm
-
 from siem.pipeline import RunSummary
 from siem.sources import SourceObject
 
@@ -73,6 +71,8 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.live:
+            from tqdm import tqdm  # only a terminal draws: a cron job or a pipe does not import it
+
             self._bar = tqdm(
                 total=self.total,
                 unit="obj",

@@ -66,3 +66,31 @@ def test_pivot_time_window_arguments(tmp_path: Path, monkeypatch, capsys) -> Non
     assert "2 of 2 events" in err and out.count("2024-10-25T17:33:59Z") == 4  # 2 rows + first/last seen
     assert main(["pivot", "--ip", "192.168.131.39", "--since", "last tuesday"]) == 2
     assert "--since 'last tuesday' is not an ISO 8601" in capsys.readouterr().err
+
+
+def _commands(parser) -> set[str]:
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return set(sub.choices)
+
+
+def test_every_command_is_in_the_lazy_table_and_registered_by_its_module() -> None:
+    from siem.cli import COMMANDS, build_parser
+
+    assert _commands(build_parser()) == set(COMMANDS)  # a new command must be added to COMMANDS
+    for command in COMMANDS:
+        assert command in _commands(build_parser(command)), command
+
+
+def test_siem_parse_starts_without_importing_detection_pivot_or_dashboards(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom siem.cli import main\ncode = main(['--config', sys.argv[1], 'parse', '--list-types'])\n"
+        "print(sorted(m for m in ('sigma', 'siem.detect.rules', 'siem.pivot.query', 'siem.dashboards.build', 'tqdm')"
+        " if m in sys.modules), code)"
+    )
+    config = tmp_path / "siem.yaml"
+    config.write_text("{}\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(config)], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[] 0"
