@@ -19,6 +19,7 @@ sends its first part and then kills itself with SIGKILL (tests/test_load_workers
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import pickle
 import queue
@@ -33,6 +34,7 @@ from typing import Any, BinaryIO
 
 from siem import formats
 from siem.formats.base import Skipped
+from siem.gc_batch import GEN0, OLDER
 from siem.pipeline import DeadLetter, Event, has_unmapped, parse_object
 from siem.sources import SourceObject
 
@@ -142,6 +144,7 @@ def child(tasks: Connection, results: Connection, setup: ChildSetup) -> None:
     """A parse process: objects in, encoded parts out, until the parent sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.set_threshold(GEN0, OLDER, OLDER)  # this process only parses: batch_gc's thresholds for its life
     from siem.formats.routing import Router
 
     router, options = Router(setup.settings.routes), setup.settings.parse_options()

@@ -21,6 +21,7 @@ from siem.columns import Columns, columns_of
 from siem.formats.base import BadRecord, LogType, ParseOptions, Skipped, UnknownFormatError
 from siem.formats.decompress import open_decompressed
 from siem.formats.routing import Router
+from siem.gc_batch import batch_gc
 from siem.normalize import ObjectContext, finalized, utc_now_iso
 from siem.sources import SourceObject, aws_key_context
 from siem.write_behind import WriteBehind
@@ -268,6 +269,7 @@ def parse_object(
         )
 
 
+@batch_gc()
 def run(
     objects: Iterable[SourceObject],
     sink: Sink,
