@@ -118,11 +118,12 @@ class OpenSearchLedger:
 
 
 class EmbeddedLedger:
-    """Table ``ledger`` in the embedded store's DuckDB file, on the store's own connection."""
+    """Table ``ledger`` in the embedded store's DuckDB file: looked up on the store's connection (the
+    parsing thread), recorded on its writing cursor (the thread that wrote the objects' events)."""
 
-    def __init__(self, db: Any) -> None:
-        self.db = db
-        self.db.execute(
+    def __init__(self, db: Any, writer: Any) -> None:
+        self.db, self.writer = db, writer
+        self.writer.execute(
             "CREATE TABLE IF NOT EXISTS ledger (path VARCHAR PRIMARY KEY, version VARCHAR, size BIGINT,"
             " events BIGINT, dead_letters BIGINT, status VARCHAR, finished TIMESTAMPTZ)"
         )
@@ -137,7 +138,7 @@ class EmbeddedLedger:
 
     def record(self, outcomes: list[ObjectOutcome]) -> None:
         columns = ("path", "version", "size", "events", "dead_letters", "status", "finished")
-        self.db.executemany(
+        self.writer.executemany(
             "INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMPTZ))",
             [tuple(row(o)[c] for c in columns) for o in outcomes],
         )
@@ -148,7 +149,7 @@ def ledger_for(store: Any) -> Ledger | None:
     if getattr(store, "name", None) == "opensearch":
         return OpenSearchLedger(store.client, store.prefix)
     if getattr(store, "name", None) == "embedded":
-        return EmbeddedLedger(store.db)
+        return EmbeddedLedger(store.db, store.writer)
     return None
 
 

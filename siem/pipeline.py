@@ -287,8 +287,8 @@ def run(
     finished so far each time everything they gave is in the sink (the ledger); commit_seconds: at an
     object's end, write what is pending when the last write is at least this old, so a long run of
     small objects records them as it goes, not only when a batch fills. A ``concurrent`` sink is
-    written behind the parsing (``siem/write_behind.py``): a bulk request is in flight while the
-    next batch is parsed."""
+    written behind the parsing (``siem/write_behind.py``): a bulk request or a DuckDB insert is in
+    flight while the next batch is parsed."""
     router = router or Router()
     options = options or ParseOptions()
     forced = formats.get(dataset) if dataset else None

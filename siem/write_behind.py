@@ -1,9 +1,10 @@
 """Write-behind: a load's batches go to the store on a thread of their own while the next is parsed.
 
 `pipeline.run` uses it when the sink says its writes may run beside the parsing thread's own calls
-(``concurrent = True``: the OpenSearch store, whose HTTP client is thread-safe and whose node does
-the work while the client waits; not the embedded store's single DuckDB connection, which the
-parsing thread also reads to skip finished objects). What a run promises is unchanged:
+(``concurrent = True``): the OpenSearch store, whose HTTP client is thread-safe and whose node does
+the work while the client waits, and the embedded store, which writes on a DuckDB cursor of its own
+(DuckDB releases the GIL, so a statement runs on another core while the next batch is parsed).
+What a run promises is unchanged:
 
 * hand-overs reach the store in order — a batch, then its dead letters, then the objects it
   finished are recorded in the ledger, after every write before them returned;

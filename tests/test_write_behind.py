@@ -107,3 +107,45 @@ def test_a_failed_write_stops_the_load_and_nothing_after_it_is_written_or_record
     assert calls == [LINES, LINES]
     assert recorded == []
     assert indexed(opensearch_client, store_args["prefix"]) == LINES
+
+
+def test_the_embedded_store_writes_behind_while_the_ledger_is_read_on_the_parsing_thread(tmp_path) -> None:
+    """The embedded store is written on the writing thread's own DuckDB cursor while the parsing
+    thread looks finished objects up in the ledger on the store's connection: the first write waits
+    for the load to ask for the next object (only a write behind the parsing lets that happen), every
+    event and ledger record lands, and a second load skips every object."""
+    from dataclasses import replace
+
+    from siem.ledger import Recorder, SkipFinished, ledger_for
+    from siem.sinks import EventQuery
+    from siem.sinks.embedded import EmbeddedStore
+
+    next_object = threading.Event()
+    waited: list[bool] = []
+
+    class Watching(EmbeddedStore):
+        def write(self, events: list[Event]):
+            if not waited:
+                waited.append(next_object.wait(10))
+            return super().write(events)
+
+    def objects() -> list[SourceObject]:
+        return [replace(flow_object(n), version=f"v{n}") for n in range(3)]
+
+    def asked(listing: Iterator[SourceObject]) -> Iterator[SourceObject]:
+        """The objects as the load asks for them (the ledger looks a listing up in batches ahead)."""
+        for n, obj in enumerate(listing):
+            if n == 1:
+                next_object.set()
+            yield obj
+
+    store = Watching(tmp_path / "data")
+    ledger = ledger_for(store)
+    skip = SkipFinished(ledger)
+    summary = run(asked(skip(objects())), store, dataset="aws.vpcflow", batch_size=LINES, committed=Recorder(ledger))
+    assert waited == [True]
+    assert (summary.written, summary.dead_lettered) == (3 * LINES, 0)
+    assert store.count(EventQuery(size=1)) == 3 * LINES
+    again = SkipFinished(ledger)
+    assert list(again(objects())) == [] and again.skipped == 3
+    store.close()
