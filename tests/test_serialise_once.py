@@ -64,3 +64,31 @@ def test_an_enriched_event_is_written_with_what_enrichment_added() -> None:
     events = _events(CLOUDTRAIL, ParseOptions(enrich=enrich))
     assert events and all(event.raw is None for event in events)
     assert all(line["labels"] == {"enriched": "yes"} for line in _printed(events))
+
+
+def test_a_batch_waiting_for_its_write_holds_bytes_and_columns_not_document_trees() -> None:
+    """pipeline.run keeps a reference event's bytes and columns and lets its dict tree go: the sink
+    gets the same documents and columns, decoded from the bytes only when asked."""
+    from siem.columns import columns_of
+    from siem.pipeline import DeadLetter, run
+
+    def comparable(doc: dict, columns) -> tuple[dict, object]:
+        """Without event.ingested, the time of each run."""
+        return {**doc, "event": {**doc["event"], "ingested": None}}, columns._replace(ingested=None)
+
+    expected = {e.id: comparable(e.doc, columns_of(e.doc)) for e in _events(CLOUDTRAIL)}
+    held: list[bool] = []
+    written: dict[str, tuple[dict, object]] = {}
+
+    class Sink:
+        def write(self, events: list[Event]) -> list[DeadLetter]:
+            held.extend(e._doc is None for e in events)  # before anything asks for a document
+            written.update({e.id: comparable(e.doc, e.columns) for e in events})
+            return []
+
+        def write_dead_letters(self, letters: list[DeadLetter]) -> None:
+            pass
+
+    run(local_objects(CLOUDTRAIL), Sink(), dataset="aws.cloudtrail")
+    assert held and all(held)
+    assert written == expected

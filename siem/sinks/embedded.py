@@ -118,9 +118,10 @@ class EmbeddedStore:
     # own (DuckDB connections are not shared between threads), while the parsing thread's reads (the
     # ledger's lookups) use `db`; DuckDB releases the GIL, so its statements run beside the parsing
     concurrent = True
-    # Writing behind holds up to three batches. bench/load_workers.py (144k events, one worker): 5000
-    # loaded in 16.5 s at 339 MB peak, 2500 in 17.6-18.3 s at 296-301 MB; the bound is 300 MB.
-    batch_size = 2500
+    # Writing behind holds up to three batches, of bytes and columns only (Event.compact).
+    # bench/load_workers.py's input (144k events, one worker): 5000 a batch loaded in 15.9-16.2 s at
+    # 280-283 MB peak, 2500 in 17.2-17.6 s at 261 MB.
+    batch_size = 5000
 
     def __init__(
         self,
