@@ -494,3 +494,20 @@ def test_never_raises_on_damaged_input(noise: bytes, at: int, field: str, value:
     assert events[-1]["event"]["id"] == records[-1]["eventID"]
     for doc in events:
         datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    ("payload", "kept"),
+    [
+        ({"a": 1, "b": None, "c": {"d": None, "e": [None, 2, {"f": None}]}}, {"a": 1, "c": {"e": [2, {}]}}),
+        ({"bucketName": "null", "key": "nullable/null.txt"}, {"bucketName": "null", "key": "nullable/null.txt"}),
+        ({"name": "null", "gone": None}, {"name": "null"}),  # "null" text beside a real null
+        ({"big": 2**70, "gone": None, "list": [None]}, {"big": 2**70, "list": []}),  # past 64 bits: walked
+        ([None, {"x": None}], [{}]),
+    ],
+)
+def test_request_parameters_lose_their_nulls_and_nothing_else(payload: Any, kept: Any) -> None:
+    record = {"eventTime": "2024-05-01T00:00:00Z", "eventName": "PutObject", "requestParameters": payload}
+    doc = LOG_TYPE.to_ecs(record, ParseOptions())
+    expected_params = kept if isinstance(kept, dict) else {"value": kept}
+    assert doc["aws"]["cloudtrail"]["request_parameters"] == expected_params
