@@ -194,9 +194,9 @@ def map_line(line: bytes, tail: tuple[bytes, bytes, bytes], ingested: str) -> tu
     if source_ip and target_ip and source_ip != target_ip:
         out += (b',"related":{"ip":["', source_ip, b'","', target_ip, b'"]}')
         related = [source_ip.decode(), target_ip.decode()]
-    elif source_ip or target_ip:
-        out += (b',"related":{"ip":["', source_ip or target_ip, b'"]}')
-        related = [(source_ip or target_ip).decode()]  # type: ignore[union-attr]
+    elif only := source_ip or target_ip:
+        out += (b',"related":{"ip":["', only, b'"]}')
+        related = [only.decode()]
     out += (tail[1], tail[2])
     source = source_ip.decode() if source_ip else None
     return b"".join(out), Columns(ts.decode(), source, None, related, None, ingested)
