@@ -39,6 +39,18 @@ def shared(value: Any) -> Any:
         return value
 
 
+def cached_event(event: dict[str, Any], dataset: str, ctx: ObjectContext, cache: dict[Any, Any], key: Any) -> Any:
+    """A record's event member as finalize completes it (dataset, ingested), serialised once and kept
+    in ``cache`` under ``key``: records of one object share a few such members. At most 1024 are kept,
+    so a stream of distinct keys costs no memory."""
+    event["dataset"] = dataset
+    event["ingested"] = ctx.ingested
+    member = shared(event)
+    if len(cache) < 1024:
+        cache[key] = member
+    return member
+
+
 def map_stream(stream: BinaryIO, ctx: ObjectContext, dataset: str, mapper: Mapper) -> Iterator[Record | BadRecord]:
     """What `JsonLinesFormat.records` yields for the stream, except that the objects ``mapper`` maps
     come as (offset, Event) holding the finished document as JSON bytes."""

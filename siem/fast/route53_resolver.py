@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from siem.fast.json_lines import cached_event, shared
 from siem.fast.json_lines import map_stream as map_json_lines
-from siem.fast.json_lines import shared
 from siem.formats import route53_resolver as reference
 from siem.formats._network import NUMBER_BY_TRANSPORT, as_port, iso_timestamp, present_str
 from siem.formats.base import BadRecord, Record
@@ -123,11 +123,7 @@ class Mapper:
                 allowed = reference._FIREWALL_TYPES.get(action)
                 if allowed:
                     event["type"].append(allowed)
-            event["dataset"] = DATASET
-            event["ingested"] = self.ctx.ingested
-            event = shared(event)
-            if len(self.events) < 1024:
-                self.events[key] = event
+            return cached_event(event, DATASET, self.ctx, self.events, key)
         return event
 
     def __call__(self, raw: dict[str, Any]) -> dict[str, Any] | None:

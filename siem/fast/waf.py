@@ -22,8 +22,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from siem.fast.json_lines import cached_event, shared
 from siem.fast.json_lines import map_stream as map_json_lines
-from siem.fast.json_lines import shared
 from siem.formats import waf as reference
 from siem.formats.base import BadRecord, Record
 from siem.normalize import ObjectContext, finalize, valid_ip
@@ -169,11 +169,7 @@ class Mapper:
                 if known:
                     event["type"].append(known[0])
                     event["outcome"] = known[1]
-            event["dataset"] = DATASET
-            event["ingested"] = self.ctx.ingested
-            event = shared(event)
-            if len(self.events) < 1024:
-                self.events[action] = event
+            return cached_event(event, DATASET, self.ctx, self.events, action)
         return event
 
     def __call__(self, raw: dict[str, Any]) -> dict[str, Any] | None:
